@@ -1,0 +1,215 @@
+"""One typed settings object for the mock: limits, timeouts, keys, tiers, speech and latency models.
+
+Settings load from (lowest to highest precedence) defaults, a TOML/JSON file, ``AVATAR_MOCK_*`` environment
+variables (nested with ``__``, e.g. ``AVATAR_MOCK_SPEECH__WORDS_PER_MINUTE=180``) and explicit overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Tier(BaseModel):
+    """A quality tier's video format: what `quality: low|medium|high` means on the wire."""
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    bitrate_kbps: int = Field(gt=0)
+    fps: int = Field(default=25, gt=0, le=60)
+
+
+#: The seed document's table (default) and HeyGen's own docs' table.
+TIER_PROFILES: dict[str, dict[str, Tier]] = {
+    "seed": {
+        "low": Tier(width=854, height=480, bitrate_kbps=500),
+        "medium": Tier(width=1280, height=720, bitrate_kbps=1000),
+        "high": Tier(width=1920, height=1080, bitrate_kbps=2000),
+    },
+    "docs": {
+        "low": Tier(width=640, height=360, bitrate_kbps=500),
+        "medium": Tier(width=854, height=480, bitrate_kbps=1000),
+        "high": Tier(width=1280, height=720, bitrate_kbps=2000),
+    },
+}
+
+
+class Delay(BaseModel):
+    """A latency distribution in milliseconds; ``sample()`` draws seconds.
+
+    ``kind``: none | fixed (``ms``) | uniform (``low_ms``..``high_ms``) | lognormal (``median_ms``, ``sigma``).
+    With probability ``tail_probability`` the draw is replaced by ``tail_ms`` (the rare very slow call).
+    """
+
+    kind: Literal["none", "fixed", "uniform", "lognormal"] = "none"
+    ms: float = Field(default=0.0, ge=0)
+    low_ms: float = Field(default=0.0, ge=0)
+    high_ms: float = Field(default=0.0, ge=0)
+    median_ms: float = Field(default=0.0, ge=0)
+    sigma: float = Field(default=0.5, ge=0, le=5)
+    tail_probability: float = Field(default=0.0, ge=0, le=1)
+    tail_ms: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Delay:
+        if self.kind == "uniform" and self.high_ms < self.low_ms:
+            raise ValueError("high_ms must be >= low_ms")
+        return self
+
+    def sample(self, rng: random.Random) -> float:
+        """One draw, in seconds."""
+        if self.tail_probability and rng.random() < self.tail_probability:
+            return self.tail_ms / 1000
+        if self.kind == "fixed":
+            ms = self.ms
+        elif self.kind == "uniform":
+            ms = rng.uniform(self.low_ms, self.high_ms)
+        elif self.kind == "lognormal":
+            ms = rng.lognormvariate(math.log(max(self.median_ms, 1e-3)), self.sigma)
+        else:
+            ms = 0.0
+        return ms / 1000
+
+
+class LatencyProfile(BaseModel):
+    """Added latency: ``rest`` for every REST call, ``endpoints`` per op (replaces ``rest``), speech start."""
+
+    rest: Delay = Delay()
+    endpoints: dict[str, Delay] = {}
+    speech_start: Delay = Delay()
+
+    def for_endpoint(self, op: str) -> Delay:
+        return self.endpoints.get(op, self.rest)
+
+
+#: ``fast`` adds nothing (CI); ``heygen`` is modelled on what users report from the real service.
+LATENCY_PROFILES: dict[str, LatencyProfile] = {
+    "fast": LatencyProfile(),
+    "heygen": LatencyProfile(
+        rest=Delay(kind="uniform", low_ms=100, high_ms=300),
+        endpoints={
+            "streaming.new": Delay(
+                kind="lognormal", median_ms=1500, sigma=0.35, tail_probability=0.005, tail_ms=60000
+            ),
+        },
+        speech_start=Delay(kind="lognormal", median_ms=2500, sigma=0.15),
+    ),
+}
+
+
+class SpeechSettings(BaseModel):
+    """Text -> speaking duration: words per minute plus pauses at punctuation."""
+
+    words_per_minute: float = Field(default=150.0, gt=0, le=1000)
+    comma_pause_ms: float = Field(default=250.0, ge=0)
+    sentence_pause_ms: float = Field(default=500.0, ge=0)
+    min_duration_ms: float = Field(default=300.0, ge=0)
+    max_text_chars: int = Field(default=1000, gt=0)
+
+
+class MediaSettings(BaseModel):
+    """The WebRTC media plane."""
+
+    enabled: bool = True
+    workers: int = Field(default=1, ge=1, le=64)
+    clip_seconds: float = Field(default=2.0, gt=0, le=30)
+    cache_dir: Path | None = None
+    ice_connect_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the mock can be told. Change at start-up (file/env/CLI) or live via ``PUT /__admin/settings``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AVATAR_MOCK_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    api_keys: list[str] = Field(default_factory=list, description="Accepted keys; empty accepts any key.")
+    concurrency_limit: int = Field(default=3, ge=1)
+    concurrency_limits: dict[str, int] = Field(default_factory=dict, description="Per-key overrides.")
+    session_duration_limit_s: float = Field(default=600.0, gt=0)
+    idle_timeout_default_s: int = Field(default=120, ge=30, le=3600)
+    token_ttl_s: float = Field(default=3600.0, gt=0)
+    history_limit: int = Field(default=10000, ge=0)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    admin_enabled: bool | None = Field(default=None, description="None: on when bound to loopback.")
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    tier_profile: str = "seed"
+    tier_profiles: dict[str, dict[str, Tier]] = Field(default_factory=lambda: dict(TIER_PROFILES))
+    latency_profile: str = "fast"
+    latency_profiles: dict[str, LatencyProfile] = Field(default_factory=lambda: dict(LATENCY_PROFILES))
+    speech: SpeechSettings = SpeechSettings()
+    media: MediaSettings = MediaSettings()
+    seed: int | None = Field(default=None, description="Random seed for latency draws and ids.")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_not_blank(cls, keys: list[str]) -> list[str]:
+        if any(not k.strip() for k in keys):
+            raise ValueError("api keys must not be blank")
+        return keys
+
+    @model_validator(mode="after")
+    def _profiles_exist(self) -> Settings:
+        if self.tier_profile not in self.tier_profiles:
+            raise ValueError(f"unknown tier_profile {self.tier_profile!r}")
+        if set(self.tier_profiles[self.tier_profile]) != {"low", "medium", "high"}:
+            raise ValueError("a tier profile needs exactly low, medium and high")
+        if self.latency_profile not in self.latency_profiles:
+            raise ValueError(f"unknown latency_profile {self.latency_profile!r}")
+        return self
+
+    @property
+    def tiers(self) -> dict[str, Tier]:
+        return self.tier_profiles[self.tier_profile]
+
+    @property
+    def latency(self) -> LatencyProfile:
+        return self.latency_profiles[self.latency_profile]
+
+    @property
+    def admin_active(self) -> bool:
+        return is_loopback(self.host) if self.admin_enabled is None else self.admin_enabled
+
+    def limit_for(self, api_key: str) -> int:
+        return self.concurrency_limits.get(api_key, self.concurrency_limit)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
+        """Defaults < file (TOML or JSON) < environment < ``overrides``."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            p = Path(path)
+            text = p.read_text(encoding="utf-8")
+            data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+        # Environment beats file: pydantic-settings puts init kwargs first, so merge the env in by hand.
+        env_only = cls()
+        env_set = {k: getattr(env_only, k) for k in env_only.model_fields_set}
+        return cls(**{**data, **env_set, **overrides})
+
+    def public_dump(self) -> dict[str, Any]:
+        """Settings as JSON, with the accepted keys masked (secrets never leave the process)."""
+        dumped = self.model_dump(mode="json")
+        dumped["api_keys"] = [mask_secret(k) for k in self.api_keys]
+        dumped["concurrency_limits"] = {mask_secret(k): v for k, v in self.concurrency_limits.items()}
+        return dumped
+
+
+def is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def mask_secret(secret: str) -> str:
+    """A recognisable but useless stand-in for a key or token in logs, errors and reports."""
+    return f"***{secret[-4:]}" if len(secret) >= 12 else "***"
