@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, med
     service = MockService(settings, clock=clock, media=plane)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[errors_middleware, cors_middleware, traffic_middleware],
+        middlewares=[cors_middleware, errors_middleware, traffic_middleware],
     )
     app[SERVICE] = service
     for module in (session_routes, speech_routes, avatar_routes, admin_routes, openapi):

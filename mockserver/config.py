@@ -122,6 +122,13 @@ class MediaSettings(BaseModel):
     clip_seconds: float = Field(default=2.0, gt=0, le=30)
     cache_dir: Path | None = None
     ice_connect_timeout_s: float = Field(default=30.0, gt=0)
+    keyframe_interval_s: float = Field(
+        default=1.0, gt=0, le=10, description="Keyframe spacing in the clips; idle<->talking switches wait for one."
+    )
+    peer_silence_timeout_s: float = Field(
+        default=30.0, gt=0, description="A connected client unheard (no STUN, RTCP, DTLS) this long has failed."
+    )
+    stun_port: int = Field(default=0, ge=0, le=65535, description="Loopback STUN responder port; 0 picks one.")
 
 
 class Settings(BaseSettings):

@@ -312,7 +312,10 @@ class SessionRegistry:
         if not session.queue or not session.live:
             return
         delay = self.settings.latency.speech_start.sample(self.rng)
-        session.timers["speech"] = self.clock.call_later(delay, lambda: self._begin(session))
+        if delay <= 0:
+            self._begin(session)
+        else:
+            session.timers["speech"] = self.clock.call_later(delay, lambda: self._begin(session))
 
     def _begin(self, session: Session) -> None:
         session.timers.pop("speech", None)
