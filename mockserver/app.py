@@ -96,7 +96,9 @@ async def traffic_middleware(request: web.Request, handler: Handler) -> web.Stre
     return await handler(request)
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None, media: bool | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, media: bool | None = None
+) -> web.Application:
     """Build the mock. ``media=False`` leaves out the WebRTC plane (control-plane-only, e.g. unit tests)."""
     settings = settings or Settings()
     use_media = settings.media.enabled if media is None else media

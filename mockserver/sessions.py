@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import random
 import secrets
@@ -18,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from avatar_contract.codes import ErrorCode
-from avatar_contract.models import NewSessionRequest, TaskMode, TaskType
+from avatar_contract.models import NewSessionRequest, TaskType
 from mockserver import speech
 from mockserver.catalog import resolve_avatar
 from mockserver.clock import Clock, TimerHandle
@@ -334,7 +335,7 @@ class SessionRegistry:
                 self.emit(session, event)
             else:
                 session.timers[f"chunk{index}"] = self.clock.call_later(
-                    offset / 1000, lambda e=event, i=index: self._chunk(session, i, e)
+                    offset / 1000, functools.partial(self._chunk, session, index, event)
                 )
             offset += task.duration_ms * len(chunk) / total_chars
         session.timers["speaking"] = self.clock.call_later(task.duration_ms / 1000, lambda: self._finish(session))

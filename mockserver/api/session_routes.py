@@ -15,7 +15,7 @@ from avatar_contract.models import (
     StartRequest,
 )
 from mockserver.api.auth import authenticate
-from mockserver.api.common import base_url, caller, session_call, service_of
+from mockserver.api.common import base_url, caller, service_of, session_call
 from mockserver.api.envelope import ok, parse_body, validate
 from mockserver.service import MockService
 from mockserver.sessions import LIVE_STATES, Session
@@ -78,7 +78,7 @@ async def ice(request: web.Request) -> web.Response:
 
 @routes.post("/v1/streaming.stop", name="streaming.stop")
 async def stop(request: web.Request) -> web.Response:
-    service, body, session = await session_call(request, SessionIdRequest)
+    service, _, session = await session_call(request, SessionIdRequest)
     session.require("streaming.stop", LIVE_STATES)
     await service.registry.close(session, "stopped")
     return ok()

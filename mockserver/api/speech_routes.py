@@ -9,7 +9,7 @@ from aiohttp import web
 from avatar_contract.codes import ErrorCode
 from avatar_contract.models import SessionIdRequest, TaskRequest
 from mockserver.api.common import session_call
-from mockserver.api.envelope import ok, parse_body
+from mockserver.api.envelope import ok
 from mockserver.errors import ApiError
 from mockserver.sessions import ACTIVE_STATES, LIVE_STATES
 
@@ -34,7 +34,7 @@ async def task(request: web.Request) -> web.Response:
 
 @routes.post("/v1/streaming.interrupt", name="streaming.interrupt")
 async def interrupt(request: web.Request) -> web.Response:
-    service, body, session = await session_call(request, SessionIdRequest)
+    service, _, session = await session_call(request, SessionIdRequest)
     session.require("streaming.interrupt", ACTIVE_STATES)
     service.registry.interrupt(session)
     return ok()
@@ -42,7 +42,7 @@ async def interrupt(request: web.Request) -> web.Response:
 
 @routes.post("/v1/streaming.keep_alive", name="streaming.keep_alive")
 async def keep_alive(request: web.Request) -> web.Response:
-    service, body, session = await session_call(request, SessionIdRequest)
+    service, _, session = await session_call(request, SessionIdRequest)
     session.require("streaming.keep_alive", LIVE_STATES)
     service.registry.touch(session)
     return ok()
@@ -59,7 +59,7 @@ async def stop_listening(request: web.Request) -> web.Response:
 
 
 async def _set_listening(request: web.Request, listening: bool) -> web.Response:
-    service, body, session = await session_call(request, SessionIdRequest)
+    service, _, session = await session_call(request, SessionIdRequest)
     op = "streaming.start_listening" if listening else "streaming.stop_listening"
     session.require(op, ACTIVE_STATES)
     if session.listening != listening:

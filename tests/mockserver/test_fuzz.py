@@ -19,8 +19,18 @@ from mockserver.clock import FakeClock
 from mockserver.config import Settings
 
 KEYS = ["fuzz-key-aaaaaaaaaaaa", "fuzz-key-bbbbbbbbbbbb"]
-OPS = ["new", "start", "ice", "task", "interrupt", "keep_alive", "stop", "start_listening", "stop_listening",
-       "create_token"]
+OPS = [
+    "new",
+    "start",
+    "ice",
+    "task",
+    "interrupt",
+    "keep_alive",
+    "stop",
+    "start_listening",
+    "stop_listening",
+    "create_token",
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -28,8 +38,23 @@ json_values = st.recursive(
     max_leaves=12,
 )
 field_names = st.sampled_from(
-    ["session_id", "text", "task_type", "task_mode", "quality", "video_encoding", "version", "voice", "sdp",
-     "candidate", "activity_idle_timeout", "disable_idle_timeout", "avatar_id", "avatar_name", "voice_id"]
+    [
+        "session_id",
+        "text",
+        "task_type",
+        "task_mode",
+        "quality",
+        "video_encoding",
+        "version",
+        "voice",
+        "sdp",
+        "candidate",
+        "activity_idle_timeout",
+        "disable_idle_timeout",
+        "avatar_id",
+        "avatar_name",
+        "voice_id",
+    ]
 )
 bodies = st.one_of(
     st.dictionaries(field_names, json_values, max_size=6),
@@ -150,7 +175,7 @@ class SessionLifecycle(RuleBasedStateMachine):
     @rule(sid=sessions, mode=st.sampled_from(["async"]))
     def task(self, sid: str, mode: str) -> None:
         key = self.owner.get(sid, KEYS[0])
-        status, body = self.h.run(self.h.post("task", {"session_id": sid, "text": "Hi.", "task_mode": mode}, key))
+        _, body = self.h.run(self.h.post("task", {"session_id": sid, "text": "Hi.", "task_mode": mode}, key))
         expected = {"new": 10001, "connected": 100, "closed": 10005}.get(self.state.get(sid, ""), 10006)
         assert body["code"] == expected, body
 

@@ -45,7 +45,9 @@ async def test_error_storm_and_latency_faults(api: TestClient, clock: FakeClock)
     await admin(api, "PUT", "faults", {"endpoints": {"streaming.new": {"error_rate": 1, "error_code": 10007}}})
     status, body = await call(api, "new", {})
     assert (status, body["code"]) == (400, 10007)
-    await admin(api, "PUT", "faults", {"endpoints": {"*": {"error_rate": 1, "error_code": 500, "error_message": "boom"}}})
+    await admin(
+        api, "PUT", "faults", {"endpoints": {"*": {"error_rate": 1, "error_code": 500, "error_message": "boom"}}}
+    )
     status, body = await call(api, "new", {})
     assert (status, body["message"]) == (500, "boom")
     await admin(api, "DELETE", "faults")

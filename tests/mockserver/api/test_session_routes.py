@@ -20,7 +20,9 @@ async def test_new_v1_shape(api: TestClient) -> None:
 
 
 async def test_new_v2_shape_has_everything_pipecat_validates(api: TestClient) -> None:
-    status, body = await call(api, "new", {"version": "v2", "avatar_name": "default", "voice": {"elevenlabs_settings": {}}})
+    status, body = await call(
+        api, "new", {"version": "v2", "avatar_name": "default", "voice": {"elevenlabs_settings": {}}}
+    )
     assert status == 200
     data = body["data"]
     for field in ("session_id", "access_token", "url", "livekit_agent_token", "realtime_endpoint"):
@@ -31,8 +33,13 @@ async def test_new_v2_shape_has_everything_pipecat_validates(api: TestClient) ->
 
 async def test_sdk_body_is_accepted_verbatim(api: TestClient) -> None:
     body = {
-        "avatar_name": "default", "quality": "low", "voice": {"elevenlabs_settings": {}}, "version": "v2",
-        "video_encoding": "H264", "source": "sdk", "ia_is_livekit_transport": False,
+        "avatar_name": "default",
+        "quality": "low",
+        "voice": {"elevenlabs_settings": {}},
+        "version": "v2",
+        "video_encoding": "H264",
+        "source": "sdk",
+        "ia_is_livekit_transport": False,
     }
     status, _ = await call(api, "new", body)
     assert status == 200
@@ -158,7 +165,9 @@ async def test_list_shows_only_own_live_sessions(api: TestClient) -> None:
     await call(api, "stop", {"session_id": stopped})
     await new_session(api, key=OTHER_KEY)
     body = await (await api.get("/v1/streaming.list", headers={"X-Api-Key": KEY})).json()
-    assert body["data"]["sessions"] == [{"session_id": mine, "status": "connected", "created_at": body["data"]["sessions"][0]["created_at"]}]
+    assert body["data"]["sessions"] == [
+        {"session_id": mine, "status": "connected", "created_at": body["data"]["sessions"][0]["created_at"]}
+    ]
 
 
 async def test_history_paginates_own_sessions(api: TestClient) -> None:

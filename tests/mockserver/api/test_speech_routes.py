@@ -29,7 +29,9 @@ async def until_talking(api: TestClient, sid: str) -> None:
 
 async def test_async_task_returns_at_once_and_events_follow_the_model(api: TestClient, clock: FakeClock) -> None:
     sid = await started_session(api)
-    status, body = await call(api, "task", {"session_id": sid, "text": TEXT, "task_type": "repeat", "task_mode": "async"})
+    status, body = await call(
+        api, "task", {"session_id": sid, "text": TEXT, "task_type": "repeat", "task_mode": "async"}
+    )
     assert status == 200
     duration = body["data"]["duration_ms"]
     task_id = body["data"]["task_id"]
@@ -69,7 +71,9 @@ async def test_tasks_queue_in_order(api: TestClient, clock: FakeClock) -> None:
     sid = await started_session(api)
     ids = []
     for text in ("One.", "Two.", "Three."):
-        _, body = await call(api, "task", {"session_id": sid, "text": text, "task_type": "repeat", "task_mode": "async"})
+        _, body = await call(
+            api, "task", {"session_id": sid, "text": text, "task_type": "repeat", "task_mode": "async"}
+        )
         ids.append(body["data"]["task_id"])
     await clock.advance(60)
     starts = [e["task_id"] for e in await events(api, sid) if e["type"] == "avatar_start_talking"]
@@ -108,7 +112,9 @@ async def test_text_limits(api: TestClient) -> None:
 async def test_unicode_and_control_characters_are_spoken(api: TestClient) -> None:
     sid = await started_session(api)
     text = "Grüße 👋 \u0000\u0007 こんにちは。\n\tok"
-    status, body = await call(api, "task", {"session_id": sid, "text": text, "task_type": "repeat", "task_mode": "async"})
+    status, body = await call(
+        api, "task", {"session_id": sid, "text": text, "task_type": "repeat", "task_mode": "async"}
+    )
     assert status == 200 and body["data"]["duration_ms"] > 0
 
 
