@@ -33,8 +33,8 @@ class MockService:
 
     # --- session flows ---
 
-    async def new_session(self, principal: Principal, request: NewSessionRequest, base_url: str) -> Session:
-        session = self.registry.create(principal, request, base_url)
+    async def new_session(self, principal: Principal, request: NewSessionRequest) -> Session:
+        session = self.registry.create(principal, request)
         if self.media is not None and session.version == "v1":
             try:
                 self._open_peer(session)

@@ -186,7 +186,7 @@ class SessionRegistry:
 
     # --- lifecycle ---
 
-    def create(self, principal: Principal, request: NewSessionRequest, base_url: str) -> Session:
+    def create(self, principal: Principal, request: NewSessionRequest) -> Session:
         if principal.token is not None:
             grant = self._tokens.get(principal.token)
             if grant is None or grant.session_id is not None:

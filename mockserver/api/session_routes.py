@@ -36,7 +36,7 @@ async def new_session(request: web.Request) -> web.Response:
     service, principal = caller(request)
     body = await parse_body(request, NewSessionRequest)
     base = base_url(request)
-    session = await service.new_session(principal, body, base)
+    session = await service.new_session(principal, body)
     return ok(_new_session_data(service, session, base))
 
 

@@ -1,0 +1,34 @@
+"""Contract models: unknown fields ignored, enums in any case, strict types."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from avatar_contract.models import NewSessionRequest, TaskRequest
+
+
+def test_unknown_fields_are_ignored_and_enums_fold_case() -> None:
+    req = NewSessionRequest.model_validate({"quality": "Medium", "video_encoding": "h264", "whatever": [1]})
+    assert (req.quality, req.video_encoding, req.version) == ("medium", "H264", None)
+    assert TaskRequest.model_validate({"session_id": "s", "text": "t", "task_type": "REPEAT"}).task_type == "repeat"
+
+
+def test_defaults() -> None:
+    req = NewSessionRequest.model_validate({})
+    assert (req.quality, req.video_encoding, req.requested_avatar) == ("low", "VP8", None)
+    task = TaskRequest.model_validate({"session_id": "s", "text": "t"})
+    assert (task.task_type, task.task_mode) == ("talk", "sync")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"activity_idle_timeout": "60"}, {"activity_idle_timeout": True}, {"avatar_id": 5}, {"voice": "x"}],
+)
+def test_types_are_strict(payload: dict) -> None:
+    with pytest.raises(ValidationError):
+        NewSessionRequest.model_validate(payload)
+
+
+def test_voice_rate_accepts_json_integers() -> None:
+    assert NewSessionRequest.model_validate({"voice": {"rate": 1}}).voice.rate == 1.0  # type: ignore[union-attr]
