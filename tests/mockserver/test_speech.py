@@ -38,4 +38,4 @@ def test_chunks_are_sentences() -> None:
 @given(st.text(max_size=300))
 def test_any_text_has_a_positive_duration_and_chunks_keep_the_words(text: str) -> None:
     assert speaking_duration_ms(text, S) >= S.min_duration_ms
-    assert "".join(message_chunks(text)).split() == text.split() or not text.strip()
+    assert " ".join(message_chunks(text)).split() == text.split() or not text.strip()
