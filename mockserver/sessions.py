@@ -12,7 +12,7 @@ import functools
 import itertools
 import random
 import secrets
-from collections import OrderedDict, deque
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -124,8 +124,12 @@ class SessionRegistry:
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random(settings.seed)
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions: dict[str, Session] = {}
+        self._by_key: defaultdict[str, dict[str, Session]] = defaultdict(dict)
+        self._live_by_key: defaultdict[str, set[str]] = defaultdict(set)
+        self._closed_order: deque[str] = deque()
         self._tokens: dict[str, TokenGrant] = {}
+        self._token_of: dict[str, str] = {}
         self._closed_usage: dict[str, float] = {}
         self._task_ids = itertools.count(1)
         self._closing: set[asyncio.Task[None]] = set()
@@ -139,7 +143,11 @@ class SessionRegistry:
 
     def issue_token(self, api_key: str) -> str:
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = TokenGrant(api_key, self.clock.monotonic() + self.settings.token_ttl_s)
+        now = self.clock.monotonic()
+        if len(self._tokens) % 1024 == 1023:  # now and then, forget tokens that expired unused
+            for old in [t for t, g in self._tokens.items() if g.session_id is None and g.expires_mono < now]:
+                del self._tokens[old]
+        self._tokens[token] = TokenGrant(api_key, now + self.settings.token_ttl_s)
         return token
 
     def grant(self, token: str) -> TokenGrant | None:
@@ -167,10 +175,12 @@ class SessionRegistry:
 
     def visible_to(self, principal: Principal) -> list[Session]:
         grant = self._tokens.get(principal.token) if principal.token else None
-        return [s for s in self._sessions.values() if principal.owns(s, grant)]
+        return [s for s in self._by_key.get(principal.api_key, {}).values() if principal.owns(s, grant)]
 
     def live_count(self, api_key: str | None = None) -> int:
-        return sum(1 for s in self._sessions.values() if s.live and (api_key is None or s.api_key == api_key))
+        if api_key is None:
+            return sum(len(ids) for ids in self._live_by_key.values())
+        return len(self._live_by_key.get(api_key, ()))
 
     def usage(self) -> dict[str, float]:
         """Session seconds per key, closed and live."""
@@ -216,10 +226,12 @@ class SessionRegistry:
         )
         if principal.token is not None:
             self._tokens[principal.token].session_id = session.session_id
+            self._token_of[session.session_id] = principal.token
         self._sessions[session.session_id] = session
+        self._by_key[session.api_key][session.session_id] = session
+        self._live_by_key[session.api_key].add(session.session_id)
         self._schedule(session, "duration", self.settings.session_duration_limit_s, "duration_limit")
         self.touch(session)
-        self._trim_history()
         return session
 
     def touch(self, session: Session) -> None:
@@ -252,6 +264,7 @@ class SessionRegistry:
             return
         session.state = State.CLOSING
         session.close_reason = reason
+        self._live_by_key[session.api_key].discard(session.session_id)
         self._end_speech(session, emit=False)
         for timer in session.timers.values():
             timer.cancel()
@@ -266,6 +279,8 @@ class SessionRegistry:
             self._closed_usage[session.api_key] = self._closed_usage.get(session.api_key, 0.0) + session.seconds(
                 session.closed_mono
             )
+            self._closed_order.append(session.session_id)
+            self._trim_history()
 
     async def close_all(self, reason: str = "shutdown") -> None:
         await asyncio.gather(*(self.close(s, reason) for s in self if s.live))
@@ -275,16 +290,21 @@ class SessionRegistry:
     async def reset(self) -> None:
         await self.close_all("reset")
         self._sessions.clear()
+        self._by_key.clear()
+        self._live_by_key.clear()
+        self._closed_order.clear()
         self._tokens.clear()
+        self._token_of.clear()
         self._closed_usage.clear()
 
     def _trim_history(self) -> None:
-        closed = [sid for sid, s in self._sessions.items() if s.state is State.CLOSED]
-        for sid in closed[: max(len(closed) - self.settings.history_limit, 0)]:
-            del self._sessions[sid]
-            for token, grant in list(self._tokens.items()):
-                if grant.session_id == sid:
-                    del self._tokens[token]
+        """Forget the oldest closed sessions (and their tokens) beyond ``history_limit``."""
+        while len(self._closed_order) > self.settings.history_limit:
+            session = self._sessions.pop(self._closed_order.popleft())
+            del self._by_key[session.api_key][session.session_id]
+            token = self._token_of.pop(session.session_id, None)
+            if token is not None:
+                self._tokens.pop(token, None)
 
     # --- events and speech ---
 
