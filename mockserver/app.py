@@ -102,7 +102,7 @@ def create_app(
     """Build the mock. ``media=False`` leaves out the WebRTC plane (control-plane-only, e.g. unit tests)."""
     settings = settings or Settings()
     use_media = settings.media.enabled if media is None else media
-    plane = MediaPlane(settings) if use_media and MediaPlane is not None else None
+    plane = MediaPlane(settings) if use_media else None
     service = MockService(settings, clock=clock, media=plane)
     app = web.Application(
         client_max_size=settings.max_body_bytes,

@@ -53,8 +53,7 @@ class MockService:
             return None
         try:
             if sdp.type == "offer":
-                if session.media is not None:
-                    await session.media.close()
+                await self._close_media(session)  # the client offers: the server's own offer is moot
                 self._open_peer(session)
                 answer = await session.media.answer_offer(sdp.sdp)
             else:
