@@ -1,10 +1,8 @@
-"""WebRTC media plane (placeholder until the media plane lands; helper-1 replaces this file)."""
+"""The WebRTC media plane: pre-encoded synthetic avatar clips replayed to aiortc peers on loopback."""
 
-from typing import Any
+from mockserver.media.clips import read_frame_counter, read_frame_marker
+from mockserver.media.errors import MediaError
+from mockserver.media.peer import AvatarPeer
+from mockserver.media.plane import MediaPlane
 
-
-class MediaError(Exception):
-    """A media negotiation problem whose message is safe to return to the API client."""
-
-
-MediaPlane: Any = None
+__all__ = ["AvatarPeer", "MediaError", "MediaPlane", "read_frame_counter", "read_frame_marker"]

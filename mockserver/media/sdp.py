@@ -95,7 +95,7 @@ def parse(sdp_text: Any, expected: Literal["offer", "answer"]) -> aiosdp.Session
     if not description.media:
         raise MediaError(f"sdp: {expected} has no media sections")
     for media in description.media:
-        if not media.ice.usernameFragment or not media.ice.password:
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise MediaError(f"sdp: {expected} lacks ICE credentials")
         if media.dtls is None or not media.dtls.fingerprints:
             raise MediaError(f"sdp: {expected} lacks a DTLS fingerprint")
