@@ -1,0 +1,7 @@
+"""`python -m reports ...` is `avatar-report ...`."""
+
+import sys
+
+from reports.cli import main
+
+sys.exit(main())
