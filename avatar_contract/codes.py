@@ -25,6 +25,7 @@ class ErrorCode(IntEnum):
     METHOD_NOT_ALLOWED = 405
     BODY_TOO_LARGE = 413
     FORBIDDEN = 403
+    REQUEST_TIMEOUT = 408
     INTERNAL = 500
 
     @property
@@ -40,6 +41,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.INTERNAL: 500,
 }
 

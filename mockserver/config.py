@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     token_ttl_s: float = Field(default=3600.0, gt=0)
     history_limit: int = Field(default=10000, ge=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    body_read_timeout_s: float = Field(default=10.0, gt=0, description="A client this slow to send its body gets 408.")
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     admin_enabled: bool | None = Field(default=None, description="None: on when bound to loopback.")
     rate_limit_per_s: float | None = Field(default=None, gt=0)

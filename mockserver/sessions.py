@@ -60,8 +60,8 @@ class Session:
     session_id: str
     api_key: str
     version: str
-    quality: str
-    codec: str
+    quality: Quality
+    codec: VideoEncoding
     avatar_id: str
     voice_name: str
     voice_rate: float

@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from avatar_contract.codes import ErrorCode
-from mockserver.api.common import service_of
-from mockserver.api.envelope import ok, parse_json, validate
+from mockserver.api.common import json_of, service_of
+from mockserver.api.envelope import ok, validate
 from mockserver.config import Settings, mask_secret
 from mockserver.errors import ApiError
 from mockserver.faults import FaultTable
@@ -79,7 +79,7 @@ async def get_settings(request: web.Request) -> web.Response:
 async def update_settings(request: web.Request) -> web.Response:
     """Merge the given fields into the live settings (host/port changes take effect on the next start)."""
     service = admin_service(request)
-    patch = await parse_json(request)
+    patch = await json_of(request)
     if not isinstance(patch, dict):
         raise ApiError(ErrorCode.INVALID_PARAMETER, "invalid parameter: body must be a JSON object")
     service.update_settings(validate(_deep_merge(service.settings.model_dump(), patch), Settings))
@@ -147,7 +147,7 @@ async def get_faults(request: web.Request) -> web.Response:
 async def put_faults(request: web.Request) -> web.Response:
     """Replace the fault table: ``{"endpoints": {"streaming.new": {"error_rate": 1, "error_code": 10007}}}``."""
     service = admin_service(request)
-    service.faults = validate(await parse_json(request), FaultTable)
+    service.faults = validate(await json_of(request), FaultTable)
     return ok(service.faults.model_dump(mode="json"))
 
 

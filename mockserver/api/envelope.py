@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypeVar
 
@@ -24,13 +25,17 @@ def error_response(err: ApiError) -> web.Response:
     return web.json_response(body, status=err.code.http_status)
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
+async def parse_body(request: web.Request, model: type[M], read_timeout_s: float) -> M:
     """Read and validate a JSON body; an empty body counts as ``{}``. Errors name the offending field."""
-    return validate(await parse_json(request), model)
+    return validate(await parse_json(request, read_timeout_s), model)
 
 
-async def parse_json(request: web.Request) -> Any:
-    raw = await request.read()
+async def parse_json(request: web.Request, read_timeout_s: float) -> Any:
+    """The body as JSON; a body that trickles in slower than ``read_timeout_s`` is refused (slow-loris)."""
+    try:
+        raw = await asyncio.wait_for(request.read(), read_timeout_s)
+    except TimeoutError:
+        raise ApiError(ErrorCode.REQUEST_TIMEOUT, "request body not received in time") from None
     if not raw.strip():
         return {}
     try:

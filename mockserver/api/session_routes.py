@@ -15,8 +15,8 @@ from avatar_contract.models import (
     StartRequest,
 )
 from mockserver.api.auth import authenticate
-from mockserver.api.common import base_url, caller, service_of, session_call
-from mockserver.api.envelope import ok, parse_body, validate
+from mockserver.api.common import base_url, body_of, caller, service_of, session_call
+from mockserver.api.envelope import ok, validate
 from mockserver.service import MockService
 from mockserver.sessions import LIVE_STATES, Session
 
@@ -34,7 +34,7 @@ async def create_token(request: web.Request) -> web.Response:
 @routes.post("/v1/streaming.new", name="streaming.new")
 async def new_session(request: web.Request) -> web.Response:
     service, principal = caller(request)
-    body = await parse_body(request, NewSessionRequest)
+    body = await body_of(request, NewSessionRequest)
     base = base_url(request)
     session = await service.new_session(principal, body)
     return ok(_new_session_data(service, session, base))

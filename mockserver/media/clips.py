@@ -33,7 +33,7 @@ ClipKind = Literal["idle", "talking"]
 KINDS: tuple[ClipKind, ...] = ("idle", "talking")
 
 #: Bump when rendering or encoder settings change: it is part of every cache key.
-CLIP_FORMAT_VERSION = 1
+CLIP_FORMAT_VERSION = 2
 SYLLABLE_HZ = 4.0
 AUDIO_RATE = 48000
 AUDIO_PACKET_SAMPLES = 960  # 20 ms
@@ -277,6 +277,7 @@ def _video_context(codec: VideoCodec, width: int, height: int, fps: int, bps: in
     cc.framerate = fractions.Fraction(fps)
     cc.time_base = fractions.Fraction(1, fps)
     cc.gop_size = gop
+    cc.thread_count = 1  # threaded libvpx crawls on a busy machine; start-up runs two builds side by side instead
     return cc
 
 

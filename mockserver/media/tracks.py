@@ -29,7 +29,7 @@ class ReplayState:
     epoch: float | None = None
 
 
-class _ReplayTrack(MediaStreamTrack):
+class PacedTrack(MediaStreamTrack):
     """Paces ``recv()`` to one packet per slot of ``period`` seconds from the shared epoch."""
 
     def __init__(self, state: ReplayState, period: float) -> None:
@@ -64,7 +64,7 @@ class _ReplayTrack(MediaStreamTrack):
         return "talking" if self._state.talking else "idle"
 
 
-class VideoReplayTrack(_ReplayTrack):
+class VideoReplayTrack(PacedTrack):
     """Loops the idle or talking clip; switches and honours keyframe requests only at keyframes.
 
     The clip index advances by one per frame whichever clip plays, so the burned-in counter stays
@@ -107,7 +107,7 @@ class VideoReplayTrack(_ReplayTrack):
         return packet
 
 
-class AudioReplayTrack(_ReplayTrack):
+class AudioReplayTrack(PacedTrack):
     """Loops Opus packets; idle<->talking switches take effect on the next 20 ms packet."""
 
     kind = "audio"

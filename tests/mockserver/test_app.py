@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import KEY
@@ -67,3 +69,17 @@ async def test_rate_limit_answers_429(api: TestClient) -> None:
     assert statuses[:2] == [400, 400] and statuses[-1] == 429
     _, body = await call(api, "keep_alive", {"session_id": "x"})
     assert body["code"] == 400140
+
+
+async def test_slow_bodies_are_cut_off(api: TestClient) -> None:
+    """A client that announces a body and trickles it (slow-loris) gets 408, not a held connection."""
+    await admin(api, "PATCH", "settings", {"body_read_timeout_s": 0.2})
+
+    async def trickle():  # type: ignore[no-untyped-def]
+        yield b'{"quality": '
+        await asyncio.sleep(1.0)
+        yield b'"low"}'
+
+    response = await api.post("/v1/streaming.new", data=trickle(), headers={"X-Api-Key": KEY})
+    body = await response.json()
+    assert (response.status, body["code"]) == (408, 408)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 
@@ -22,15 +23,13 @@ def assert_counter_continuous(client: Client) -> None:
     """Each received frame shows the next clip index (a lost frame could skip one; nothing goes backwards)."""
     counters = [m.counter for m in client.markers()]
     assert len(counters) >= 10
-    steps = [(b - a) % 50 for a, b in zip(counters, counters[1:], strict=False)]
+    steps = [(b - a) % 50 for a, b in itertools.pairwise(counters)]
     assert all(step in (1, 2) for step in steps), steps
     pts = [s.pts for s in client.video]
     assert pts == sorted(pts) and len(set(pts)) == len(pts)
 
 
-@pytest.mark.parametrize(
-    ("flow", "codec"), [("v1", "VP8"), ("seed", "H264")], ids=["v1-VP8", "seed-H264"]
-)
+@pytest.mark.parametrize(("flow", "codec"), [("v1", "VP8"), ("seed", "H264")], ids=["v1-VP8", "seed-H264"])
 async def test_talking_switch_changes_video_and_audio(
     plane: MediaPlane, clients: list[Client], flow: str, codec: VideoCodec
 ) -> None:
@@ -114,7 +113,7 @@ async def test_keyframe_request_cuts_to_the_next_keyframe(plane: MediaPlane, cli
     after = client.video[seen - 1 : seen + 6]
     jumps = [
         (a.marker.counter, b.marker.counter)
-        for a, b in zip(after, after[1:], strict=False)
+        for a, b in itertools.pairwise(after)
         if a.marker and b.marker and b.marker.counter != (a.marker.counter + 1) % 50
     ]
     assert len(jumps) == 1 and jumps[0][1] % GOP == 0, jumps  # the clips have keyframes exactly there
@@ -283,4 +282,3 @@ async def test_plane_lifecycle(media_settings: Settings) -> None:
     assert plane.peer_count() == 0 and plane.ice_servers == []
     with pytest.raises(MediaError, match="not running"):
         plane.open_peer("x", LOW, "VP8", lambda state: None)
-

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver.media import MediaError
-from mockserver.media import sdp
+from mockserver.media import MediaError, sdp
 
 
 @pytest.mark.parametrize(
     ("width", "height", "fps", "level"),
-    [(640, 360, 25, 31), (854, 480, 25, 31), (1280, 720, 25, 31), (1280, 720, 50, 32), (1920, 1080, 25, 40),
-     (1920, 1080, 60, 42), (3840, 2160, 30, 51)],
+    [
+        (640, 360, 25, 31),
+        (854, 480, 25, 31),
+        (1280, 720, 25, 31),
+        (1280, 720, 50, 32),
+        (1920, 1080, 25, 40),
+        (1920, 1080, 60, 42),
+        (3840, 2160, 30, 51),
+    ],
 )
 def test_h264_level_fits_the_stream(width: int, height: int, fps: int, level: int) -> None:
     assert sdp.h264_level(width, height, fps, 2000) == level
@@ -68,7 +74,9 @@ def test_parse_and_codec_checks() -> None:
     description = sdp.parse(OFFER, "offer")
     sdp.require_video_codec(description, "VP8")
     # High profile, or baseline in packetization mode 0, is not what the clips are.
-    with pytest.raises(MediaError, match=r"^sdp: no H264 codec \(packetization-mode=1, baseline profile\) in the offer$"):
+    with pytest.raises(
+        MediaError, match=r"^sdp: no H264 codec \(packetization-mode=1, baseline profile\) in the offer$"
+    ):
         sdp.require_video_codec(description, "H264")
     assert not sdp.has_opus(description)
     sendonly = sdp.parse(OFFER.replace("a=recvonly", "a=sendonly"), "offer")
@@ -100,16 +108,29 @@ def test_parse_refuses_with_a_named_problem(text: object, message: str) -> None:
 
 def test_parse_candidate() -> None:
     parsed = sdp.parse_candidate(
-        {"candidate": "candidate:842163049 1 udp 1677729535 192.0.2.2 54321 typ srflx raddr 10.0.0.1 rport 9",
-         "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd"}
+        {
+            "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.2 54321 typ srflx raddr 10.0.0.1 rport 9",
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+            "usernameFragment": "abcd",
+        }
     )
-    assert parsed is not None and (parsed.ip, parsed.port, parsed.type, parsed.sdpMid) == ("192.0.2.2", 54321, "srflx", "0")
+    assert parsed is not None and (parsed.ip, parsed.port, parsed.type, parsed.sdpMid) == (
+        "192.0.2.2",
+        54321,
+        "srflx",
+        "0",
+    )
     mdns = sdp.parse_candidate({"candidate": "a=candidate:1 1 UDP 1 0b7f4a1c.local 5000 typ host", "sdpMid": None})
     assert mdns is not None and mdns.ip == "0b7f4a1c.local"
     assert sdp.parse_candidate({"candidate": "", "sdpMid": "0"}) is None
-    for bad in ("candidate:1 1 udp 1 127.0.0.1 5000 type host", "candidate:1 1 sctp 1 127.0.0.1 5000 typ host",
-                "candidate:1 1 udp 1 127.0.0.1 5000 typ other", "candidate:1 x udp 1 127.0.0.1 5000 typ host",
-                "1 1 udp 1 127.0.0.1 5000 typ host"):
+    for bad in (
+        "candidate:1 1 udp 1 127.0.0.1 5000 type host",
+        "candidate:1 1 sctp 1 127.0.0.1 5000 typ host",
+        "candidate:1 1 udp 1 127.0.0.1 5000 typ other",
+        "candidate:1 x udp 1 127.0.0.1 5000 typ host",
+        "1 1 udp 1 127.0.0.1 5000 typ host",
+    ):
         with pytest.raises(MediaError, match="ice: malformed candidate"):
             sdp.parse_candidate({"candidate": bad, "sdpMid": "0"})
     with pytest.raises(MediaError, match="sdpMid must be a string"):
