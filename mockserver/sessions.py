@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from avatar_contract.codes import ErrorCode
-from avatar_contract.models import NewSessionRequest, TaskType
+from avatar_contract.models import NewSessionRequest, Quality, TaskType, VideoEncoding
 from mockserver import speech
 from mockserver.catalog import resolve_avatar
 from mockserver.clock import Clock, TimerHandle
