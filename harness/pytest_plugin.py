@@ -10,14 +10,15 @@ Registered as the ``heygen_mock`` pytest11 entry point, so installing the testki
 - ``--heygen-real``: the same fixtures target the real API (``HEYGEN_API_KEY``; ``HEYGEN_BASE_URL`` to
   override the URL); tests that need the admin API are skipped.
 
-This is the one harness module that imports ``mockserver``, and only when a fixture starts the mock.
+This is the one harness module that imports ``mockserver``, and only when a fixture starts the mock; heavy
+imports wait until a fixture is used, since pytest loads this plugin in every run.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,8 +28,10 @@ except ImportError:  # pragma: no cover - without pytest-asyncio, async tests ca
     async_fixture = pytest.fixture  # type: ignore[assignment]
 
 from harness.admin import MockAdmin
-from harness.client import StreamingClient
-from harness.server_thread import ServerThread
+
+if TYPE_CHECKING:
+    from harness.client import StreamingClient
+    from harness.server_thread import ServerThread
 
 REAL_URL = "https://api.heygen.com"
 MOCK_API_KEY = "heygen-mock-test-key"
@@ -74,6 +77,8 @@ class HeygenTarget:
 
     def client(self, **kwargs: Any) -> StreamingClient:
         """A new ``StreamingClient`` for this target (use it with ``async with``)."""
+        from harness.client import StreamingClient
+
         return StreamingClient(self.url, self.api_key, **kwargs)
 
     def close(self) -> None:
@@ -103,6 +108,7 @@ def _heygen_target(request: pytest.FixtureRequest, heygen_mock_settings: dict[st
             pytest.skip("--heygen-real needs the HEYGEN_API_KEY environment variable")
         yield HeygenTarget(os.environ.get("HEYGEN_BASE_URL", REAL_URL), key, real=True)
         return
+    from harness.server_thread import ServerThread
     from mockserver.app import create_app
     from mockserver.config import Settings
 

@@ -120,7 +120,7 @@ class Session:
             raise
         if self.keep_alive_interval:
             self._spawn(self._keep_alive_loop(self.keep_alive_interval))
-        if self.stats_interval and self.receiver is not None and self.receive is not None:
+        if self.stats_interval and self.receiver is not None:
             self._spawn(self._stats_loop(self.stats_interval))
         self._opened = True
         return self
@@ -372,8 +372,7 @@ class Session:
         receiver = self.receiver
         if receiver is not None:
             receiver.closing = True
-            if self.receive is not None:
-                self._record_window(final=True)
+            self._record_window(final=True)
             self._record_missing(receiver)
         if self.session_id:
             await self._stop()

@@ -69,13 +69,14 @@ class StreamingUser(User):
         """Run a coroutine on the bridge and wait for it cooperatively (a kill of this user cancels it)."""
         return self.rt.bridge.run(coro, timeout, self._scope)
 
-    def attempt(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT_S) -> T | None:
-        """``call``, but a service error returns None: the harness has already recorded it as a failed sample."""
+    def attempt(self, coro: Coroutine[Any, Any, Any], timeout: float = CALL_TIMEOUT_S) -> bool:
+        """``call``; a service error returns False (the harness has already recorded it as a failed sample)."""
         try:
-            return self.call(coro, timeout)
+            self.call(coro, timeout)
         except StreamingError as exc:
             log.debug("%s: %s", type(self).__name__, exc)
-            return None
+            return False
+        return True
 
     @contextlib.asynccontextmanager
     async def open_session(self, **overrides: Any) -> AsyncIterator[Session]:
@@ -125,9 +126,10 @@ class StreamingUser(User):
             return stack, session
 
         self.drop_session()
-        held = self.attempt(enter())
-        if held is not None:
-            self._held, self.session = held
+        try:
+            self._held, self.session = self.call(enter())
+        except StreamingError as exc:
+            log.debug("%s: no session: %s", type(self).__name__, exc)
         return self.session
 
     def drop_session(self) -> None:

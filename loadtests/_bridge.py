@@ -87,8 +87,8 @@ def patch_aiortc_decoders() -> None:
     """
     from aiortc import rtcrtpreceiver
 
-    rtcrtpreceiver.threading = types.SimpleNamespace(Thread=_RealThread, Event=_Flag)  # type: ignore[attr-defined]
-    rtcrtpreceiver.queue = types.SimpleNamespace(Queue=_queue.SimpleQueue)  # type: ignore[attr-defined]
+    rtcrtpreceiver.threading = types.SimpleNamespace(Thread=_RealThread, Event=_Flag)  # type: ignore[assignment]
+    rtcrtpreceiver.queue = types.SimpleNamespace(Queue=_queue.SimpleQueue)  # type: ignore[assignment]
 
 
 class BridgeTimeout(TimeoutError):
@@ -150,12 +150,14 @@ class _BridgeLoop(asyncio.SelectorEventLoop):
         super().__init__(_EpollSelector())
         self._pool = pool
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
         if executor is not None:
             return super().run_in_executor(executor, func, *args)
         return self._pool.submit(self, func, *args)
 
-    async def getaddrinfo(  # type: ignore[override]
+    async def getaddrinfo(
         self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
     ) -> list[Any]:
         return await self._pool.submit(self, _socket.getaddrinfo, host, port, family, type, proto, flags)
@@ -274,7 +276,8 @@ async def _cancel_and_wait(scope: set[asyncio.Task[Any]], timeout: float) -> Non
     current = asyncio.current_task()
     pending = [t for t in scope if not t.done() and t is not current]
     for task in pending:
-        task.cancel()
+        if not task.cancelling():  # a second cancel would cut its clean-up (e.g. stopping a session) short
+            task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=timeout)
 

@@ -41,5 +41,5 @@ class BandwidthUser(StreamingUser):
     def watch(self) -> None:
         """Keep watching (the windows are sampled in the background); keep-alive like a real player."""
         session = self.session or self.hold_session(quality=self.tier, video_encoding=self.codec)
-        if session is not None and self.attempt(session.keep_alive()) is None:
+        if session is not None and not self.attempt(session.keep_alive()):
             self.drop_session()

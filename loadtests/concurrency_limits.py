@@ -41,7 +41,7 @@ class ConcurrencyUser(StreamingUser):
     @tag("concurrency")
     @task
     def hold(self) -> None:
-        if self.session is not None and self.attempt(self.session.keep_alive()) is None:
+        if self.session is not None and not self.attempt(self.session.keep_alive()):
             self.drop_session()
 
 
@@ -68,6 +68,10 @@ class StepMonitor:
     def observe(self, sample: dict[str, Any]) -> None:
         if not sample["ok"] or sample["metric"].startswith("media."):
             self.samples.append(sample)
+
+    def failed_since(self, started: float) -> bool:
+        """Whether anything failed since ``started``: the step's verdict need not wait for its end."""
+        return any(not s["ok"] and s["ts"] >= started for s in self.samples)
 
     def judge(self, step: int, users: int, held: int, started: float, ended: float) -> StepVerdict:
         """What failed first in ``[started, ended]``, else whether every session was up and at target."""
@@ -144,7 +148,7 @@ class ConcurrencyShape(LoadTestShape):
         now = time.time()
         if self.users == 0:
             self._next_step(step_users, now)
-        elif now - self.step_started >= step_seconds:
+        elif now - self.step_started >= step_seconds or self.monitor.failed_since(self.step_started):
             verdict = self.monitor.judge(len(self.verdicts) + 1, self.users, rt.total_live(), self.step_started, now)
             self._record(rt, verdict)
             if not verdict.ok or self.users + step_users > int(getattr(opts, "max_step_users", 200)):
@@ -168,6 +172,7 @@ class ConcurrencyShape(LoadTestShape):
             verdict.ok,
             verdict.error,
             target=verdict.users,
+            scenario="concurrency",
             step=verdict.step,
             held=verdict.held,
             detail=verdict.detail,

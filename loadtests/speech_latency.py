@@ -2,80 +2,66 @@
 
 Per task the harness records ``streaming.task`` -> ``avatar_start_talking`` (``speech.event``), -> speech onset
 in the received audio (``speech.onset``) and the received duration minus the promised one
-(``speech.duration_error``); one task in seven is interrupted mid-sentence (``interrupt.latency``).
+(``speech.duration_error``); one sentence in seven is interrupted mid-way (``interrupt.latency``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
-from locust import between, tag, task
+from locust import tag, task
 
+from harness.session import Session
 from loadtests._base import StreamingUser
+from loadtests._speech_text import SENTENCES, pick_sentence
 
-#: Short, medium and long sentences, so latency can be told apart from speaking time.
-SENTENCES = {
-    "short": [
-        "Hello there.",
-        "Welcome back!",
-        "How can I help?",
-        "Thanks, that is all.",
-    ],
-    "medium": [
-        "Our store opens at nine in the morning and closes at six in the evening, every day.",
-        "Sure, I can walk you through the setup, it only takes a couple of minutes.",
-        "The package left our warehouse yesterday, so it should reach you by Thursday.",
-    ],
-    "long": [
-        "Thanks for calling. Before we start, let me explain how this works: I will ask you a few questions "
-        "about your account, then we will look at the options that fit you best, and at the end you can "
-        "decide, with no obligation, whether you want to go ahead today or think about it first.",
-        "Here is a summary of the meeting. Sales grew for the third quarter in a row, mostly in the north; "
-        "the new product line ships in May; and hiring stays frozen until the budget review, which is "
-        "planned for the first week of June.",
-    ],
-}
-SENTENCE_WEIGHTS = {"short": 3, "medium": 2, "long": 1}
 #: After the onset of an interrupted sentence, how long to let it play before ``streaming.interrupt``.
 INTERRUPT_AFTER_S = (0.3, 1.2)
 
 
-def pick_sentence() -> str:
-    """A sentence whose length class is drawn by ``SENTENCE_WEIGHTS``."""
-    kinds = list(SENTENCE_WEIGHTS)
-    kind = random.choices(kinds, weights=[SENTENCE_WEIGHTS[k] for k in kinds])[0]
-    return random.choice(SENTENCES[kind])
-
-
 class SpeechUser(StreamingUser):
+    """Speaks ``--sentences`` (length classes), thinking ``--think-time`` between; one sentence in
+    ``--interrupt-every`` (the first, then every Nth) is a long one, interrupted once it has been heard."""
+
     scenario = "speech"
-    wait_time = between(1.0, 3.0)  # think time between sentences
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        options = self.rt.options
+        self.kinds = [k.strip() for k in str(getattr(options, "sentences", "short,medium,long")).split(",")]
+        if not set(self.kinds) <= set(SENTENCES):
+            raise ValueError(f"--sentences takes {', '.join(SENTENCES)}, not {self.kinds}")
+        low, _, high = str(getattr(options, "think_time", "1,3")).partition(",")
+        self.think = (float(low), float(high or low))
+        self.interrupt_every = int(getattr(options, "interrupt_every", 7))
+        self.spoken = 0
+
+    def wait_time(self) -> float:
+        return random.uniform(*self.think)
 
     def on_start(self) -> None:
         super().on_start()
         self.hold_session()
 
     @tag("speech")
-    @task(6)
+    @task
     def speak(self) -> None:
         session = self.session or self.hold_session()
         if session is None:
             return
-        if self.attempt(session.speak(pick_sentence())) is None:
+        # The 1st, (N+1)th, ... sentence is interrupted: even a short run measures both kinds.
+        if self.interrupt_every > 0 and self.spoken % self.interrupt_every == 0:
+            ok = self.attempt(self._interrupted(session))
+        else:
+            ok = self.attempt(session.speak(pick_sentence(self.kinds)))
+        self.spoken += 1
+        if not ok:
             self.drop_session()  # the service may have closed it: the next task opens a new one
 
-    @tag("speech")
-    @task(1)
-    def speak_and_interrupt(self) -> None:
-        session = self.session or self.hold_session()
-        if session is None:
-            return
-
-        async def interrupted() -> None:
-            await session.speak(random.choice(SENTENCES["long"]), wait_end=False)
-            await asyncio.sleep(random.uniform(*INTERRUPT_AFTER_S))
-            await session.interrupt()
-
-        if self.attempt(interrupted()) is None:
-            self.drop_session()
+    @staticmethod
+    async def _interrupted(session: Session) -> None:
+        await session.speak(random.choice(SENTENCES["long"]), wait_end=False)
+        await asyncio.sleep(random.uniform(*INTERRUPT_AFTER_S))
+        await session.interrupt()

@@ -22,6 +22,8 @@ ERROR_RATE_FAIL = 0.05
 #: A single metric failing more often than this fails the run even when the overall rate is low
 #: (e.g. many speech tasks but a third of the session creates rejected).
 METRIC_ERROR_RATE_FAIL = 0.20
+#: Categories whose samples are user-visible operations (the overall error rate's denominator).
+OPERATION_CATEGORIES: frozenset[str] = frozenset({"Session setup", "Speech", "REST API"})
 #: Gauges and shape metrics: their ok=false samples are findings, not failed attempts.
 NON_ATTEMPT_METRICS: frozenset[str] = frozenset({"sessions.live", "concurrency.step"})
 
@@ -163,7 +165,9 @@ def judge(run: Run, stats: Mapping[str, MetricStats], bitrate: Sequence[BitrateG
     if not run.samples:
         return Verdict("NO DATA", [Finding("NO DATA", "the run file has no valid samples")])
     counted = [m for m in stats if m not in NON_ATTEMPT_METRICS]
-    operations = [m for m in counted if describe(m).category != "Media quality"] or counted
+    # The overall rate is over what a user does (sessions, speech, REST calls): media windows and
+    # load-generator internals would dilute it. Every metric still gets its own error-rate check below.
+    operations = [m for m in counted if describe(m).category in OPERATION_CATEGORIES] or counted
     attempts = sum(stats[m].attempts for m in operations)
     errors = sum(stats[m].errors for m in operations)
     findings: list[Finding] = []
@@ -242,7 +246,7 @@ def headlines(stats: Mapping[str, MetricStats], verdict: Verdict, limit: Concurr
     out: list[Headline] = []
     if verdict.error_rate is not None:
         out.append(Headline("Error rate", verdict.error_rate * 100, "%", f"{verdict.errors:,} of "
-                            f"{verdict.attempts:,} attempts", "error_rate"))
+                            f"{verdict.attempts:,} operations failed", "error_rate"))
     for m in HEADLINE_METRICS:
         s = stats.get(m)
         if s is not None and s.get("p95") is not None:

@@ -294,6 +294,8 @@ def timeline(by_metric: Mapping[str, Sequence[Sample]], stats: Mapping[str, Metr
     """Per-window p95 of every latency metric, with live sessions on a second axis."""
     latency = [m for m, st in stats.items()
                if is_latency(m, st) and m != "speech.duration_error" and not m.startswith("media.")]
+    # REST calls duplicate the session/speech timings; draw them only when nothing else is there.
+    latency = [m for m in latency if not m.startswith("rest.")] or latency
     live = [s for s in by_metric.get("sessions.live", ()) if s.ok and s.value is not None]
     if not latency and not live:
         return None

@@ -34,8 +34,8 @@ MAX_HEADLINE_COLUMNS = 4
 #: Every key the index template reads, with its value when unknown.
 SUMMARY_DEFAULTS: dict[str, Any] = {
     "run_id": None, "started_at": None, "scenario": None, "target": None, "users": None, "duration_s": None,
-    "network_profiles": [], "samples": None, "verdict": None, "verdict_summary": "", "verdict_lead": "", "error_rate": None,
-    "headlines": [], "problems": [],
+    "network_profiles": [], "samples": None, "verdict": None, "verdict_summary": "", "verdict_lead": "",
+    "error_rate": None, "headlines": [], "problems": [],
 }
 
 

@@ -25,73 +25,86 @@ class MetricInfo:
 _KNOWN: tuple[MetricInfo, ...] = (
     MetricInfo(
         "session.create", "Session create", "Session setup",
-        "Wall-clock time from sending `streaming.new` until its JSON response is parsed. Includes the TLS/HTTP "
-        "round trip and the service's session allocation; no media is involved yet.", "ms",
+        "From `streaming.new` sent (before the request reaches httpx, so connection set-up, TLS and server time "
+        "count) until its JSON response is decoded. Same call as `rest.streaming.new`, labelled with the new "
+        "session id.", "ms",
     ),
     MetricInfo(
         "session.start", "Session start", "Session setup",
-        "Time from sending `streaming.start` (with the local SDP answer) until its response is parsed.", "ms",
+        "From `streaming.start` sent (carrying the client's SDP) until its response is decoded.", "ms",
     ),
     MetricInfo(
         "session.ice_connected", "ICE connected", "Session setup",
-        "Time from sending `streaming.new` until the WebRTC peer connection reports ICE state `connected`. "
-        "Covers create + start + ICE candidate exchange and connectivity checks.", "ms",
+        "From `streaming.new` sent until aiortc's ICE connection state becomes `connected`/`completed`: create, "
+        "SDP work, start and the ICE checks, as a user waits for them. Never reached: an error `NotReceived`.",
+        "ms",
     ),
     MetricInfo(
         "session.first_frame", "First video frame", "Session setup",
-        "Time from sending `streaming.new` until the first decoded video frame arrives on the client: the "
-        "moment a user would first see the avatar.", "ms",
+        "From `streaming.new` sent until the first video frame: the first decoded frame (`decode` mode) or the "
+        "RTP packet completing it (`count` mode). The moment a user would first see the avatar.", "ms",
     ),
     MetricInfo(
         "session.first_audio", "First audio packet", "Session setup",
-        "Time from sending `streaming.new` until the first audio RTP packet is received.", "ms",
+        "From `streaming.new` sent until the first audio RTP packet accepted by the receiver.", "ms",
     ),
     MetricInfo(
         "session.stop", "Session stop", "Session setup",
-        "Time from sending `streaming.stop` until its response is parsed.", "ms",
+        "From `streaming.stop` sent until its response is decoded. Not recorded when the service had already "
+        "closed the session.", "ms",
+    ),
+    MetricInfo(
+        "session.reconnect", "Reconnect", "Session setup",
+        "From noticing a dropped session (peer connection failed/closed, or keep-alive answered 10005/10006) "
+        "until the replacement session's peer connection is up. Only with `reconnect=True`.", "ms",
     ),
     MetricInfo(
         "speech.event", "Speech event", "Speech",
-        "Time from sending `streaming.task` until the `avatar_start_talking` event arrives on the data "
-        "channel / event stream. This is what the service *says*; see speech onset for what is heard.", "ms",
+        "From `streaming.task` sent until the data-channel event `avatar_start_talking` with that task's id "
+        "arrives: what the service *says*. Times out (`Timeout`) after the media timeout.", "ms",
     ),
     MetricInfo(
         "speech.onset", "Speech onset", "Speech",
-        "Time from sending `streaming.task` until speech is detected in the received audio (energy-based "
-        "voice activity on the decoded track). The latency a listener perceives.", "ms",
+        "From `streaming.task` sent until speech is heard in the received audio: the first of 2 consecutive "
+        "20 ms frames whose RMS level is at least max(noise floor + 20 dB, -55 dBFS). What a listener "
+        "perceives.", "ms",
     ),
     MetricInfo(
         "speech.duration_error", "Speech duration error", "Speech",
-        "Duration of the received speech minus the task's expected `duration_ms`. Negative means the speech "
-        "was cut short, positive that it ran long. Can be negative, so shown on a linear axis.", "ms",
+        "Received speech duration (offset - onset, offset after 150 ms of quiet) minus the task's "
+        "`duration_ms`. Positive: the audio lasted longer than announced. Not recorded for interrupted tasks. "
+        "Can be negative, so drawn on a linear axis.", "ms",
     ),
     MetricInfo(
         "interrupt.latency", "Interrupt latency", "Speech",
-        "Time from sending `streaming.interrupt` until the received audio returns to silence.", "ms",
+        "From `streaming.interrupt` sent until the first silent audio frame after it; only when speech was "
+        "playing at the time (0 if the audio went silent during the request).", "ms",
     ),
     MetricInfo(
         "media.bitrate", "Video bitrate", "Media quality",
-        "Received video bitrate over a measurement window (bytes of video RTP payload x 8 / window), per "
-        "session. Its `target` is the tier's nominal bitrate; the report checks it against a +-10% band.",
-        "kbps", lower_is_better=False,
+        "Video RTP payload bytes received in a window (default 5 s) x 8 / window seconds / 1000, per session. "
+        "`target` is the tier's bitrate (low 500, medium 1000, high 2000 kbps); the report checks the median "
+        "against a +-10% band.", "kbps", lower_is_better=False,
     ),
     MetricInfo(
         "media.fps", "Video frame rate", "Media quality",
-        "Decoded video frames per second over a measurement window, per session. Target: the tier's fps "
-        "(25 unless configured).", "fps", lower_is_better=False,
+        "Video frames per second in a window, per session: decoded frames (`decode` mode) or frames completed "
+        "by their RTP marker bit (`count` mode). Target: 25.", "fps", lower_is_better=False,
     ),
     MetricInfo(
         "media.freezes", "Video freezes", "Media quality",
-        "Number of gaps longer than 200 ms between consecutive received video frames within a window.",
-        "count",
+        "Gaps longer than 200 ms between consecutive video frames that ended in the window (a gap still open "
+        "at the window's end counts there, once).", "count",
     ),
     MetricInfo(
         "media.packet_loss", "Packet loss", "Media quality",
-        "RTP packet loss in percent, from the receiver's RTCP statistics over a window.", "percent",
+        "Video packets expected minus received over expected in the window, in percent (expected from the "
+        "extended highest sequence number, RFC 3550 A.3; retransmissions count as received).", "percent",
     ),
     MetricInfo(
         "media.jitter", "Jitter", "Media quality",
-        "RTP interarrival jitter (RFC 3550) reported by the receiver, in milliseconds.", "ms",
+        "RFC 3550 A.8 interarrival jitter of the video stream (90 kHz clock, packets that start a frame) at "
+        "the window's end.", "ms",
     ),
     MetricInfo(
         "sessions.live", "Live sessions", "Load",
@@ -127,6 +140,13 @@ ERROR_CODE_NAMES: dict[str, str] = {
     "405": "method not allowed",
     "413": "body too large",
     "500": "internal error",
+    "408": "request body too slow",
+    # Client-side failure names (docs/metrics.md).
+    "Timeout": "no answer in time",
+    "TransportError": "network error",
+    "RequestTimeout": "HTTP request timed out",
+    "NotReceived": "milestone never happened",
+    "NoValue": "nothing measured",
 }
 
 
@@ -139,9 +159,9 @@ def describe(metric: str, unit: str = "") -> MetricInfo:
         op = metric.removeprefix("rest.")
         return MetricInfo(
             metric, f"REST {op}", "REST API",
-            f"One `{op}` REST call: wall-clock time from sending the request until the response body is "
-            "received and parsed, as seen by the client (includes network and TLS). Failed calls count as "
-            "errors with the contract code.", unit or "ms",
+            f"One `{op}` REST call, from the request being sent (before httpx, so connection set-up, TLS and "
+            "server time count) until the response body is decoded as JSON. A contract error counts as an error "
+            "with its code; a network error or timeout as `TransportError` / `Timeout`.", unit or "ms",
         )
     return MetricInfo(
         metric, metric, "Other",
@@ -152,9 +172,9 @@ def describe(metric: str, unit: str = "") -> MetricInfo:
 
 
 def error_label(code: str) -> str:
-    """`"10007"` -> `"10007 concurrent session limit"`; unknown codes unchanged."""
+    """`"10007"` -> `"10007 (concurrent session limit)"`; unknown codes unchanged."""
     name = ERROR_CODE_NAMES.get(code)
-    return f"{code} {name}" if name else code
+    return f"{code} ({name})" if name else code
 
 
 def sort_key(metric: str) -> tuple[int, int, str]:

@@ -33,6 +33,7 @@ from reports.stats import (
     compute_stats,
     compute_stats_by_profile,
     group_by,
+    profile_label,
 )
 
 #: Name of the cached headline numbers next to a run's samples.jsonl (read by the index).
@@ -104,9 +105,12 @@ def run_context(a: Analysis) -> list[ContextItem]:
     actual = (run.t_end - run.t0) if run.t0 is not None and run.t_end is not None else None
     planned = f"planned {fmt.duration(info.duration_s)}" if info.duration_s is not None else ""
     items.append(ContextItem("Duration", fmt.duration(actual), planned))
-    profiles = [p for p in run.network_profiles if p] or ([info.network_profile] if info.network_profile else [])
-    items.append(ContextItem("Network profile", ", ".join(profiles) if profiles else "none (unshaped)",
-                             "metrics are split by profile below" if len(run.network_profiles) > 1 else ""))
+    if len(run.network_profiles) > 1:
+        items.append(ContextItem("Network profiles", ", ".join(profile_label(p) for p in run.network_profiles),
+                                 "metrics are split by profile below"))
+    else:
+        only = (run.network_profiles or [None])[0] or info.network_profile
+        items.append(ContextItem("Network profile", only or "none (unshaped)"))
     items.append(ContextItem("Machine", f"{info.cores} cores" if info.cores else "-",
                              ", ".join(f"{k}={v}" for k, v in _flat(info.extra.get("machine", {})))
                              if isinstance(info.extra.get("machine"), Mapping) else ""))

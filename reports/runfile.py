@@ -7,6 +7,8 @@ unreadable file raises (`RunFileError`).
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import math
 from collections import Counter
@@ -119,9 +121,9 @@ class Run:
             return self.end.ended_at
         return max((s.ts for s in self.samples), default=None)
 
-    @property
+    @functools.cached_property
     def network_profiles(self) -> list[str | None]:
-        """Distinct network profiles of the samples, in first-seen order."""
+        """Distinct network profiles of the samples, in first-seen order (computed once)."""
         return list(dict.fromkeys(s.network_profile for s in self.samples))
 
     def problems(self) -> list[str]:
@@ -145,14 +147,19 @@ class Run:
 
 def _num(value: Any) -> float | None:
     """A finite float, or None for null / non-numbers (bools are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return None
 
 
 def _opt_str(value: Any) -> str | None:
-    if value is None or value == "":
+    if type(value) is str:
+        return value or None
+    if value is None:
         return None
     return str(value)
 
@@ -203,36 +210,41 @@ class _Loader:
 
     def _sample(self, line_no: int, obj: dict[str, Any]) -> None:
         metric = obj.get("metric")
-        if not isinstance(metric, str) or not metric.strip():
-            self.issue(line_no, "sample without a metric name")
-            return
+        if type(metric) is not str or not metric or metric[0].isspace() or metric[-1].isspace():
+            metric = metric.strip() if isinstance(metric, str) else ""
+            if not metric:
+                self.issue(line_no, "sample without a metric name")
+                return
         ts = _num(obj.get("ts"))
         if ts is None:
             self.issue(line_no, f"{metric}: sample without a numeric ts")
             return
         raw_ok = obj.get("ok")
-        error = self._error(obj.get("error"))
-        ok = raw_ok if isinstance(raw_ok, bool) else error is None
+        raw_error = obj.get("error")
+        error = None if raw_error is None else self._error(raw_error)
+        ok = raw_ok if type(raw_ok) is bool else error is None
         value = _num(obj.get("value"))
         if ok and value is None:
             self.issue(line_no, f"{metric}: ok sample without a numeric value")
             return
         if not ok and error is None:
             error = "unknown"
+        unit = obj.get("unit")
+        get = obj.get
         self.run.samples.append(
             Sample(
-                metric=metric.strip(),
-                value=value,
-                unit=str(obj.get("unit") or ""),
-                ts=ts,
-                ok=ok,
-                error=error,
-                session=_opt_str(obj.get("session")),
-                tier=_opt_str(obj.get("tier")),
-                codec=_opt_str(obj.get("codec")),
-                target=_num(obj.get("target")),
-                scenario=_opt_str(obj.get("scenario")),
-                network_profile=_opt_str(obj.get("network_profile")),
+                metric,
+                value,
+                unit if type(unit) is str else str(unit or ""),
+                ts,
+                ok,
+                error,
+                _opt_str(get("session")),
+                _opt_str(get("tier")),
+                _opt_str(get("codec")),
+                _num(get("target")),
+                _opt_str(get("scenario")),
+                _opt_str(get("network_profile")),
             )
         )
 
@@ -281,6 +293,8 @@ def load_run(path: Path | str) -> Run:
     """Read and validate a run file. Raises RunFileError only when the file cannot be read."""
     p = Path(path)
     loader = _Loader(p)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # hundreds of thousands of small acyclic objects: the cyclic GC would rescan them all
     try:
         with p.open("r", encoding="utf-8", errors="replace") as fh:
             for line_no, line in enumerate(fh, start=1):
@@ -291,4 +305,7 @@ def load_run(path: Path | str) -> Run:
         raise RunFileError(f"{p}: is a directory, expected a run file (samples.jsonl)") from exc
     except OSError as exc:
         raise RunFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return loader.run

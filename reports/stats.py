@@ -65,6 +65,24 @@ class _Side:
         self.n += 1
         self._cum = None
 
+    def record_many(self, scaled: np.ndarray) -> None:
+        """Record many int64 values at once: hdrh's own index formula, vectorised with numpy."""
+        if scaled.size == 0:
+            return
+        h = self.hist
+        # bit length of (value | sub_bucket_mask) == 64 - clz(...); frexp is exact below 2**53 (HIGHEST < 2**44)
+        bit_length = np.frexp((scaled | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+        bucket = bit_length - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+        sub_bucket = scaled >> (bucket + h.unit_magnitude)
+        index = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + (sub_bucket - h.sub_bucket_half_count)
+        counts = np.ctypeslib.as_array(h.counts)
+        counts += np.bincount(index, minlength=h.counts_len).astype(counts.dtype)
+        h.total_count += int(scaled.size)
+        h.min_value = min(h.min_value, int(scaled.min()))
+        h.max_value = max(h.max_value, int(scaled.max()))
+        self.n += int(scaled.size)
+        self._cum = None
+
     def bucket_at_rank(self, rank: int) -> tuple[int, int]:
         """(lowest, highest) equivalent scaled value of the bucket holding the `rank`-th smallest value."""
         if self._cum is None:
@@ -99,10 +117,22 @@ class ValueHistogram:
         self.min = min(self.min, value)
         self.max = max(self.max, value)
 
-    def record_all(self, values: Iterable[float]) -> None:
-        """Add many values."""
-        for v in values:
-            self.record(v)
+    def record_all(self, values: Iterable[float] | np.ndarray) -> None:
+        """Add many values (vectorised; same result as calling `record` for each)."""
+        arr = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64)
+        if arr.size == 0:
+            return
+        scaled = np.rint(np.abs(arr) * SCALE)
+        over = scaled > HIGHEST
+        self.clamped += int(over.sum())
+        scaled = np.where(over, HIGHEST, scaled).astype(np.int64)
+        negative = arr < 0
+        self._neg.record_many(scaled[negative])
+        self._pos.record_many(scaled[~negative])
+        self.count += int(arr.size)
+        self.total += float(arr.sum())
+        self.min = min(self.min, float(arr.min()))
+        self.max = max(self.max, float(arr.max()))
 
     def value_at_percentile(self, percentile: float) -> float | None:
         """Nearest-rank percentile (upper end of its HDR bucket, clamped to the exact range); None if empty."""
@@ -184,13 +214,14 @@ def summarize(metric: str, samples: Sequence[Sample]) -> MetricStats:
     """Stats of one metric's samples: percentiles over ok samples, errors counted by code."""
     hist = ValueHistogram()
     codes: Counter[str] = Counter()
-    units: Counter[str] = Counter()
+    units: Counter[str] = Counter(s.unit for s in samples)
+    values: list[float] = []
     for s in samples:
-        units[s.unit] += 1
         if s.ok and s.value is not None:
-            hist.record(s.value)
+            values.append(s.value)
         else:
             codes[s.error or "unknown"] += 1
+    hist.record_all(np.asarray(values, dtype=np.float64))
     pct: dict[str, float] = {}
     for name, p in PERCENTILES:
         value = hist.value_at_percentile(p)

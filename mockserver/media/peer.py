@@ -23,6 +23,8 @@ from mockserver.media import sdp
 from mockserver.media.clips import ClipLibrary
 from mockserver.media.errors import MediaError
 from mockserver.media.ice import prepare_loopback_ice
+from mockserver.media.sender import Pacer
+from mockserver.media.sender import install as install_lean_rtp
 from mockserver.media.tracks import AudioReplayTrack, ReplayState, VideoReplayTrack
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class AvatarPeer:
         on_state: Callable[[str], None],
         *,
         library: ClipLibrary,
+        pacer: Pacer,
         settings: MediaSettings,
         on_closed: Callable[[AvatarPeer], None],
     ) -> None:
@@ -60,6 +63,7 @@ class AvatarPeer:
         self.codec = codec
         self._on_state = on_state
         self._library = library
+        self._pacer = pacer
         self._settings = settings
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
@@ -171,6 +175,8 @@ class AvatarPeer:
         video.sender._send_keyframe = self._video.request_keyframe  # type: ignore[method-assign]
         audio = pc.addTransceiver(self._audio, direction="sendonly")
         audio.setCodecPreferences(sdp.codec_preferences("audio"))
+        install_lean_rtp(video.sender, self._video, self._pacer)
+        install_lean_rtp(audio.sender, self._audio, self._pacer)
         return pc
 
     async def _set_remote(self, pc: RTCPeerConnection, text: str, kind: str, description: Any) -> None:
@@ -232,11 +238,11 @@ class AvatarPeer:
         """Counters for tests, benchmarks and the admin API."""
         video, audio = self._video, self._audio
         return {
-            "video_frames_sent": video.packets_sent if video else 0,
+            "video_frames_sent": video.frames_sent if video else 0,
             "video_slots_skipped": video.slots_skipped if video else 0,
             "keyframe_requests": video.keyframe_requests if video else 0,
             "keyframes_sent": video.keyframes_sent if video else 0,
-            "audio_packets_sent": audio.packets_sent if audio else 0,
+            "audio_packets_sent": audio.frames_sent if audio else 0,
         }
 
     @property

@@ -18,6 +18,7 @@ from mockserver.media.clips import ClipLibrary
 from mockserver.media.errors import MediaError
 from mockserver.media.peer import AvatarPeer
 from mockserver.media.sdp import VideoCodec
+from mockserver.media.sender import Pacer
 from mockserver.media.stun import StunResponder
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class MediaPlane:
         self._settings = settings
         self._library = ClipLibrary(settings.media)
         self._stun = StunResponder()
+        self._pacer = Pacer()
         self._peers: set[AvatarPeer] = set()
         self._state = "new"
 
@@ -88,6 +90,7 @@ class MediaPlane:
             codec,
             on_state,
             library=self._library,
+            pacer=self._pacer,
             settings=self._settings.media,
             on_closed=self._peers.discard,
         )

@@ -77,7 +77,12 @@ async def test_token_auth_uses_bearer() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "cls", "code"),
     [
-        (400, {"code": 10007, "message": "concurrent limit reached", "data": None}, errors.ConcurrentLimitReached, 10007),
+        (
+            400,
+            {"code": 10007, "message": "concurrent limit reached", "data": None},
+            errors.ConcurrentLimitReached,
+            10007,
+        ),
         (401, {"code": 400112, "message": "unauthorized", "data": None}, errors.Unauthorized, 400112),
         (429, {"code": 400140, "message": "rate limit exceeded", "data": None}, errors.RateLimited, 400140),
         (200, {"code": 10006, "message": "session not found", "data": None}, errors.SessionNotFound, 10006),

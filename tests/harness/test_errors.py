@@ -57,7 +57,9 @@ def test_status_decides_without_a_code() -> None:
 def test_text_shows_op_code_and_status() -> None:
     err = error_for(10007, 400, "concurrent limit reached (3 sessions)", "streaming.new")
     assert str(err) == "streaming.new: concurrent limit reached (3 sessions) (code 10007, HTTP 400)"
-    assert repr(err) == "ConcurrentLimitReached(code=10007, status=400, message='concurrent limit reached (3 sessions)')"
+    assert (
+        repr(err) == "ConcurrentLimitReached(code=10007, status=400, message='concurrent limit reached (3 sessions)')"
+    )
     assert str(errors.TransportError("connection refused")) == "connection refused"
 
 

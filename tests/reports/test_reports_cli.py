@@ -90,3 +90,12 @@ def test_python_dash_m(base_run: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "reports", "build", str(base_run), "-o", str(tmp_path / "r.html"),
                            "-q"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_reports_imports_no_other_project_package() -> None:
+    """reports reads run files only: importing it (and its CLI) must not pull in the mock, harness or loadtests."""
+    code = ("import sys, reports, reports.cli, reports.index; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'mockserver', 'harness', 'loadtests', 'avatar_contract'}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

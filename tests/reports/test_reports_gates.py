@@ -103,3 +103,16 @@ def test_profile_qualified_stats() -> None:
     assert stats_for(parse_gate("a[5g].p95 > 50"), overall, by_profile) == {}
     assert stats_for(gate, overall, {}, ["regular 3G"]) is overall  # single-profile run
     assert stats_for(gate, overall, {}, ["4g"]) == {}
+
+
+def test_documented_gates_parse() -> None:
+    """Every gate example in docs/reports.md's table is valid syntax."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    examples = re.findall(r"^\| `([^`]+)` \| fires when", doc, re.M) + re.findall(r"^\| `([^`]+)` \|", doc, re.M)
+    gates = {e for e in examples if any(op in e for op in "<>=")}
+    assert len(gates) >= 6
+    for text in gates:
+        parse_gate(text)

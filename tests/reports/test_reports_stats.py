@@ -108,3 +108,19 @@ def test_compute_stats_orders_by_catalog() -> None:
     samples = [Sample(m, 1.0, "ms", T0) for m in ("zzz.custom", "rest.streaming.new", "speech.onset",
                                                   "session.create")]
     assert list(compute_stats(samples)) == ["session.create", "speech.onset", "rest.streaming.new", "zzz.custom"]
+
+
+def test_vectorised_recording_equals_hdrh_record_value() -> None:
+    """record_all reimplements hdrh's bucket index with numpy; it must fill exactly the same counters."""
+    rng = np.random.default_rng(11)
+    data = np.concatenate([rng.lognormal(6, 1.5, 5000), rng.normal(0, 100, 2000), [0.0, 4e-4, 5e-4, 2.5, 1e11]])
+    one_by_one, vectorised = ValueHistogram(), ValueHistogram()
+    for v in data:
+        one_by_one.record(float(v))
+    vectorised.record_all(data)
+    for side in ("_pos", "_neg"):
+        a, b = getattr(one_by_one, side).hist, getattr(vectorised, side).hist
+        assert np.array_equal(np.ctypeslib.as_array(a.counts), np.ctypeslib.as_array(b.counts))
+        assert a.total_count == b.total_count
+    assert (one_by_one.clamped, one_by_one.min, one_by_one.max) == (vectorised.clamped, vectorised.min,
+                                                                    vectorised.max) == (1, data.min(), data.max())

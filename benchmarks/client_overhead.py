@@ -1,0 +1,203 @@
+"""Client benchmark: CPU per receiving session (count vs decode mode), and how many sessions one core holds.
+
+    .venv/bin/python benchmarks/client_overhead.py            # full run (~4 min on 2 cores)
+    .venv/bin/python benchmarks/client_overhead.py --quick    # shorter windows, fewer steps (~1.5 min)
+
+The mock runs in a child process (``avatar-mock serve``), so this process's CPU time (``time.process_time``,
+every thread: aiortc's decoder threads included) is the harness's own. Sessions are low tier, VP8, v1 flow,
+with every metric on: setup milestones, a media window per session, and one spoken sentence per session
+during the measured window (so onset detection runs on decoded audio, as in a load test).
+
+Phase 1: CPU per session in ``count`` and ``decode`` mode (``--per-mode`` sessions each).
+Phase 2: ``count`` mode at growing session counts; a step holds when every session receives >= 95% of 25 fps
+and of 500 kbps with no freeze, every sentence's onset is detected, the event loop's lateness stays under
+100 ms (p99), and the process stays under one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from harness import MemorySink, StreamingClient
+from harness.media import MediaStats
+from harness.session import Session
+
+TARGET_FPS, TARGET_KBPS, PASS = 25.0, 500.0, 0.95
+SENTENCE = "Measuring the client while the avatar speaks one short sentence."
+
+
+@dataclass
+class Step:
+    sessions: int
+    mode: str
+    cpu_percent: float
+    min_fps: float
+    min_kbps: float
+    freezes: int
+    onsets: int
+    lag_p99_ms: float
+
+    @property
+    def per_session(self) -> float:
+        return self.cpu_percent / self.sessions
+
+    @property
+    def holds(self) -> bool:
+        return (
+            self.min_fps >= PASS * TARGET_FPS
+            and self.min_kbps >= PASS * TARGET_KBPS
+            and self.freezes == 0
+            and self.onsets == self.sessions
+            and self.lag_p99_ms < 100
+            and self.cpu_percent < 100
+        )
+
+    def row(self) -> str:
+        return (
+            f"{self.sessions:>4} {self.mode:>6} {self.cpu_percent:>7.1f}% {self.per_session:>8.2f}% "
+            f"{self.min_fps:>7.1f} {self.min_kbps:>8.0f} {self.freezes:>7} {self.onsets:>6} {self.lag_p99_ms:>8.1f}"
+            f"  {'holds' if self.holds else 'FAILS'}"
+        )
+
+
+HEADER = "   n   mode  cpu(1c)  per-sess  min fps min kbps freezes onsets  lag p99"
+
+
+def start_mock() -> tuple[subprocess.Popen[str], str]:
+    """``avatar-mock serve`` on a free port, with room for many sessions per key."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--concurrency-limit", "1000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 300  # a cold clip cache takes a minute or more to encode
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return proc, match.group(1)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise RuntimeError("the mock did not start")
+
+
+async def loop_lag(samples: list[float], stop: asyncio.Event, tick: float = 0.05) -> None:
+    """How late the loop wakes a 50 ms sleeper: a loaded loop delays every measurement it takes."""
+    while not stop.is_set():
+        before = time.perf_counter()
+        await asyncio.sleep(tick)
+        samples.append((time.perf_counter() - before - tick) * 1000)
+
+
+async def open_sessions(client: StreamingClient, stack: contextlib.AsyncExitStack, n: int, mode: str) -> list[Session]:
+    """Open ``n`` sessions in small batches (a setup storm is not what this measures) and wait for video."""
+    sessions: list[Session] = []
+    for start in range(0, n, 5):
+        batch = [
+            client.session(quality="low", video_encoding="VP8", receive=mode, stats_interval=None, media_timeout=30)
+            for _ in range(min(5, n - start))
+        ]
+        opened = await asyncio.gather(*(stack.enter_async_context(s) for s in batch))
+        await asyncio.gather(*(s.wait_first_frame(30) for s in opened))
+        sessions.extend(opened)
+    return sessions
+
+
+async def measure(base_url: str, n: int, mode: str, window: float) -> Step:
+    sink = MemorySink()
+    async with StreamingClient(base_url, "bench-key", sink=sink) as client, contextlib.AsyncExitStack() as stack:
+        sessions = await open_sessions(client, stack, n, mode)
+        await asyncio.sleep(1.0)  # let set-up work (DTLS, first keyframes) settle
+        for s in sessions:
+            assert s.receiver is not None
+            s.receiver.stats(window=True)
+        lag: list[float] = []
+        stop = asyncio.Event()
+        lag_task = asyncio.ensure_future(loop_lag(lag, stop))
+        cpu0, t0 = time.process_time(), time.perf_counter()
+
+        async def speak_later(s: Session, delay: float) -> None:
+            await asyncio.sleep(delay)
+            await s.speak(SENTENCE, timeout=window)
+
+        speakers = [speak_later(s, i * (window / 2) / n) for i, s in enumerate(sessions)]
+        await asyncio.gather(asyncio.sleep(window), *speakers)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        windows: list[MediaStats] = [s.receiver.stats(window=True) for s in sessions if s.receiver is not None]
+        stop.set()
+        await lag_task
+    lag.sort()
+    return Step(
+        sessions=n,
+        mode=mode,
+        cpu_percent=100 * cpu / wall,
+        min_fps=min(w.fps for w in windows),
+        min_kbps=min(w.bitrate_kbps for w in windows),
+        freezes=sum(w.freezes for w in windows),
+        onsets=sum(1 for x in sink.of("speech.onset") if x.ok),
+        lag_p99_ms=lag[int(0.99 * (len(lag) - 1))] if lag else 0.0,
+    )
+
+
+async def run(args: argparse.Namespace, base_url: str) -> None:
+    print(f"client process: pid {os.getpid()}, {os.cpu_count()} cores on the machine; mock at {base_url}")
+    print("\nPhase 1: CPU per receiving session")
+    print(HEADER)
+    per_mode: dict[str, Step] = {}
+    for mode in ("count", "decode"):
+        per_mode[mode] = step = await measure(base_url, args.per_mode, mode, args.window)
+        print(step.row(), flush=True)
+    ratio = per_mode["decode"].per_session / max(per_mode["count"].per_session, 1e-9)
+    print(f"decode costs {ratio:.1f}x count per session")
+    print("\nPhase 2: sessions one core holds in count mode")
+    print(HEADER)
+    held = 0
+    for n in args.steps:
+        step = await measure(base_url, n, "count", args.window)
+        print(step.row(), flush=True)
+        if not step.holds:
+            break
+        held = n
+    print(f"\nheld: {held} concurrent count-mode sessions with all metrics (target >= 50)")
+    print(
+        f"per-session CPU in count mode, median over phase 2 steps: see rows above; phase 1: "
+        f"{statistics.fmean([per_mode['count'].per_session]):.2f}% of a core"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter windows and fewer steps")
+    parser.add_argument("--base-url", help="use this running mock instead of starting one")
+    args = parser.parse_args(argv)
+    args.window = 6.0 if args.quick else 12.0
+    args.per_mode = 4 if args.quick else 8
+    args.steps = [25, 50, 60] if args.quick else [10, 25, 40, 50, 60, 75, 100]
+    proc = None
+    base_url = args.base_url
+    if base_url is None:
+        proc, base_url = start_mock()
+    try:
+        asyncio.run(run(args, base_url))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""How many speech-scenario users one locust process sustains while its own latency overhead stays < 5 ms at p99.
+
+For each user count N (a ladder), in one run against one mock and *at the same time* (so both see the same
+machine, noise included):
+
+* direct: N sessions driven by the harness on a plain asyncio loop (no locust, no gevent), in this process;
+* locust: ``locust -f loadtests/speech_latency.py -u N`` in one process (what one worker carries).
+
+Both use count receive mode, the same sentences and think time. Every measurement the harness takes is
+timestamped on its asyncio loop, so what locust can add to them is how late that loop runs: a probe coroutine
+in each loop sleeps 50 ms and records how much later it woke (``loop.lag``). The overhead at N is the locust
+loop's lag p99 minus the direct loop's; N is sustained while that stays under 5 ms. For context the run also
+reports the p99 of ``rest.streaming.task``, ``speech.event`` and ``speech.onset`` on both sides, the bridge's
+round trip (a greenlet running a no-op coroutine: what each user's call waits on top) and the gevent hub's
+lateness in the locust process.
+
+Run: ``.venv/bin/python benchmarks/locust_capacity.py [--levels 5,10,20,30] [--seconds 60]``.
+Locust loads this same file next to the speech scenario; then it only adds the probes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_MS = 5.0
+METRICS = ("rest.streaming.task", "speech.event", "speech.onset")
+PROBE_INTERVAL_S = 0.05
+WARMUP_S = 10.0
+SENTENCE_KINDS = "short,medium"
+THINK_S = (1.0, 3.0)
+KEY = "benchmark-locust-capacity"
+
+
+async def lag_probe(record: Callable[..., None]) -> None:
+    """How late the asyncio loop wakes a sleeper: the delay every measurement taken on it inherits."""
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(PROBE_INTERVAL_S)
+        record("loop.lag", (time.perf_counter() - before - PROBE_INTERVAL_S) * 1000, "ms")
+
+
+# --- the probes, when locust loads this file ---
+
+if __name__ != "__main__":
+    import gevent
+    from locust import events
+
+    @events.test_start.add_listener
+    def _start_probes(**_: Any) -> None:
+        from loadtests._runtime import runtime
+
+        rt = runtime()
+        rt.bridge.loop.call_soon_threadsafe(lambda: rt.bridge.loop.create_task(lag_probe(rt.sink.record)))
+        gevent.spawn(_bridge_probe, rt)
+
+    def _bridge_probe(rt: Any) -> None:
+        """Bridge round trip of a no-op coroutine, and how late the hub woke us (gevent's own lag)."""
+
+        async def noop() -> None:
+            return None
+
+        while True:
+            before = time.perf_counter()
+            gevent.sleep(PROBE_INTERVAL_S)
+            woke = time.perf_counter()
+            rt.bridge.run(noop(), 5.0)
+            rt.record("bridge.rtt", (time.perf_counter() - woke) * 1000, "ms")
+            rt.record("bridge.hub_lateness", (woke - before - PROBE_INTERVAL_S) * 1000, "ms")
+
+
+# --- the driver ---
+
+
+def p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], 2)
+
+
+def window(samples: list[dict[str, Any]], metric: str, start: float, end: float) -> list[float]:
+    return [s["value"] for s in samples if s["metric"] == metric and s["ok"] and start <= s["ts"] <= end]
+
+
+async def direct_run(url: str, users: int, seconds: float) -> tuple[list[dict[str, Any]], float]:
+    """The speech workload on the harness alone; returns its samples and the CPU seconds it used."""
+    from harness.client import StreamingClient
+    from harness.metrics import MemorySink
+    from loadtests._speech_text import pick_sentence
+
+    sink = MemorySink()
+    kinds = SENTENCE_KINDS.split(",")
+    deadline = time.monotonic() + seconds
+
+    async def user() -> None:
+        client = StreamingClient(url, api_key=KEY, sink=sink, labels={"scenario": "speech"})
+        session = client.session(receive="count", keep_alive_interval=30.0, stats_interval=5.0)
+        async with client, session:
+            await session.wait_first_frame(10)
+            while time.monotonic() < deadline:
+                await session.speak(pick_sentence(kinds))
+                await asyncio.sleep(random.uniform(*THINK_S))
+
+    cpu = time.process_time()
+    probe = asyncio.ensure_future(lag_probe(sink.record))
+    await asyncio.gather(*(user() for _ in range(users)), return_exceptions=True)
+    probe.cancel()
+    return [s.to_json() for s in sink.samples], time.process_time() - cpu
+
+
+def start_locust(url: str, users: int, seconds: float, run_dir: Path) -> subprocess.Popen[str]:
+    files = f"{ROOT / 'loadtests' / 'speech_latency.py'},{Path(__file__).resolve()}"
+    cmd = [sys.executable, "-m", "locust", "-f", files, "--headless", "-u", str(users), "-r", str(users)]
+    cmd += ["-t", f"{int(seconds)}s", "--host", url, "--run-dir", str(run_dir), "--only-summary"]
+    cmd += ["--sentences", SENTENCE_KINDS, "--think-time", ",".join(map(str, THINK_S)), "--interrupt-every", "0"]
+    env = {**os.environ, "HEYGEN_API_KEY": KEY}
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def measure(url: str, users: int, seconds: float) -> dict[str, Any]:
+    """One level: locust and direct side by side; the row of results."""
+    import psutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        process = start_locust(url, users, seconds + 5, Path(tmp))
+        while not list(Path(tmp).glob("*/samples.jsonl")):  # its users start with the run file
+            if process.poll() is not None:
+                output, _ = process.communicate()
+                raise RuntimeError(f"locust exited {process.returncode}:\n{output[-3000:]}")
+            time.sleep(0.2)
+        watched = psutil.Process(process.pid)
+        cpu_before = sum(watched.cpu_times()[:2])
+        started = time.time()
+        direct, direct_cpu = asyncio.run(direct_run(url, users, seconds))
+        ended = time.time()
+        locust_cpu = sum(watched.cpu_times()[:2]) - cpu_before
+        output, _ = process.communicate(timeout=120)
+        if process.returncode != 0:
+            raise RuntimeError(f"locust exited {process.returncode}:\n{output[-3000:]}")
+        run_file = next(Path(tmp).glob("*/samples.jsonl"))
+        lines = [json.loads(line) for line in run_file.read_text().splitlines()]
+    loc = [line for line in lines if line["kind"] == "sample"]
+    since = started + WARMUP_S
+    row: dict[str, Any] = {
+        "users": users,
+        "locust_cores": round(locust_cpu / (ended - started), 2),
+        "direct_cores": round(direct_cpu / (ended - started), 2),
+    }
+    for metric in ("loop.lag", *METRICS):
+        row[metric] = {
+            "direct_p99": p99(window(direct, metric, since, ended)),
+            "locust_p99": p99(window(loc, metric, since, ended)),
+        }
+    for metric in ("bridge.rtt", "bridge.hub_lateness"):
+        row[metric] = p99(window(loc, metric, since, ended))
+    lag = row["loop.lag"]
+    row["overhead_p99_ms"] = round((lag["locust_p99"] or 0.0) - (lag["direct_p99"] or 0.0), 2)
+    row["ok"] = row["overhead_p99_ms"] < BUDGET_MS
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--levels", default="5,10,20,30,40", help="user counts to try, ascending")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured duration of each level")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args()
+
+    from loadtests._target import EmbeddedMock
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        mock = EmbeddedMock(KEY, 100_000, Path(tmp) / "mock.log", media_workers=os.cpu_count())
+        try:
+            url = mock.wait_ready()
+            for users in (int(n) for n in args.levels.split(",")):
+                row = measure(url, users, args.seconds)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                if not row["ok"]:
+                    break
+        finally:
+            mock.stop()
+    sustained = [r for r in rows if r["ok"]]
+    if not sustained:
+        print(f"no level kept the locust overhead under {BUDGET_MS} ms at p99")
+    else:
+        best = sustained[-1]
+        print(
+            f"sustained {best['users']} users in one locust process (loop lag p99 +{best['overhead_p99_ms']} ms "
+            f"over the direct run; locust process used {best['locust_cores']} cores)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The lean send path for replayed clips: one timer for all sessions, RTP built from pre-cut payloads.
+
+aiortc's own sender runs a task per track that awaits each frame, re-packetizes it and builds, fills
+and serializes an ``RtpPacket`` object per RTP packet before handing it through three layers of
+coroutines to the socket. Replayed clips never change, so here each clip is packetized once (shared
+by every session), a ``Pacer`` wakes once per 20 ms tick for every session of the process, and each
+due frame gets one serialized header (only sequence number and marker are patched per packet), SRTP
+protection and a ``sendto`` on the nominated ICE socket. RTCP sender reports, NACK retransmission
+(with RTX), stats and keyframe requests keep working through the sender's own state.
+
+This relies on aiortc/aioice private attributes. ``install`` checks for them and, if this aiortc
+lacks any, leaves the stock loop in place (the tracks also serve it through ``recv``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCRtpSender
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import PACKET_MAX
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
+from aiortc.utils import random32
+
+from mockserver.media.clips import EncodedClip
+
+if TYPE_CHECKING:
+    from mockserver.media.tracks import ReplayTrack
+
+logger = logging.getLogger(__name__)
+
+_S = "_RTCRtpSender__"
+_D = "_RTCDtlsTransport__"
+_SENDER_STATE = (
+    "rtp_started",
+    "rtp_exited",
+    "mid",
+    "rtp_header_extensions_map",
+    "rtx_payload_type",
+    "rtx_sequence_number",
+    "ntp_timestamp",
+    "rtp_timestamp",
+    "octet_count",
+    "packet_count",
+)
+VP8_DESCRIPTOR_BYTES = 4  # X=1 with a 15-bit picture id, as aiortc sends it
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+_payloads: weakref.WeakKeyDictionary[EncodedClip, tuple[tuple[bytes, ...], ...]] = weakref.WeakKeyDictionary()
+
+
+def clip_payloads(codec: str, clip: EncodedClip) -> tuple[tuple[bytes, ...], ...]:
+    """Per frame, its RTP payloads (VP8: without the per-frame descriptor); computed once per clip."""
+    cached = _payloads.get(clip)
+    if cached is None:
+        if codec == "H264":
+            cached = tuple(tuple(H264Encoder._packetize(H264Encoder._split_bitstream(p))) for p in clip.packets)
+        elif codec == "VP8":
+            size = PACKET_MAX - VP8_DESCRIPTOR_BYTES
+            cached = tuple(tuple(p[i : i + size] for i in range(0, len(p), size)) for p in clip.packets)
+        else:
+            cached = tuple((p,) for p in clip.packets)
+        _payloads[clip] = cached
+    return cached
+
+
+def vp8_payloads(chunks: tuple[bytes, ...], picture_id: int) -> list[bytes]:
+    """Prefix the VP8 payload descriptor (start-of-partition on the first packet only)."""
+    pid = bytes(((0x80 | picture_id >> 8) & 0xFF, picture_id & 0xFF))
+    first, rest = b"\x90\x80" + pid, b"\x80\x80" + pid
+    return [(first if i == 0 else rest) + chunk for i, chunk in enumerate(chunks)]
+
+
+class Pacer:
+    """One timer for every lean stream: each tick sends whatever frames are due, for all sessions."""
+
+    def __init__(self) -> None:
+        self._streams: dict[LeanRtp, None] = {}  # insertion-ordered set
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+    @property
+    def ticking(self) -> bool:
+        return self._timer is not None
+
+    def add(self, stream: LeanRtp) -> None:
+        self._streams[stream] = None
+        self._schedule(asyncio.get_running_loop())
+
+    def remove(self, stream: LeanRtp) -> None:
+        self._streams.pop(stream, None)
+        if not self._streams and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._streams:
+            return
+        now = loop.time()
+        when = min(stream.track.next_due(now) for stream in self._streams)
+        if self._timer is not None:
+            if self._timer.when() <= when:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now = loop.time()
+        ntp = int((time.time() + NTP_EPOCH_OFFSET) * (1 << 32))  # what aiortc's clock gives, computed once
+        for stream in list(self._streams):
+            try:
+                stream.send_due(now, ntp)
+            except Exception:
+                logger.exception("replay stream failed; dropping it")
+                self.remove(stream)
+        self._schedule(loop)
+
+
+def install(sender: RTCRtpSender, track: ReplayTrack, pacer: Pacer) -> bool:
+    """Send ``track`` through the pacer instead of aiortc's loop; False leaves aiortc's loop in place."""
+    dtls = sender.transport
+    if not (
+        all(_S + name in vars(sender) for name in _SENDER_STATE)
+        and all(name in vars(dtls) for name in ("_state", "_tx_srtp", _D + "tx_bytes", _D + "tx_packets"))
+        and hasattr(dtls.transport._connection, "_nominated")
+    ):
+        logger.warning("aiortc internals changed: replay peers use aiortc's slower RTP loop")
+        return False
+    lean = LeanRtp(sender, track, pacer)
+    sender._run_rtp = lean.run  # type: ignore[method-assign]
+    sender._retransmit = lean.retransmit  # type: ignore[method-assign]
+    return True
+
+
+class LeanRtp:
+    """Stands in for one sender's RTP task while the sender is started."""
+
+    def __init__(self, sender: RTCRtpSender, track: ReplayTrack, pacer: Pacer) -> None:
+        self.track = track
+        self._sender = sender
+        self._state: dict[str, Any] = vars(sender)
+        self._pacer = pacer
+        self._history: list[bytes | None] = [None] * RTP_HISTORY_SIZE
+        self._history_seq = [-1] * RTP_HISTORY_SIZE
+        self._sequence_number = random_sequence_number()
+        self._origin = random32()
+        self._payload_type = 0
+        self._header = b""
+        self._abs_send_time_at = -1
+
+    async def run(self, codec: RTCRtpCodecParameters) -> None:
+        """Replaces ``RTCRtpSender._run_rtp``: register with the pacer until the sender stops."""
+        self._state[_S + "rtp_started"].set()
+        self._payload_type = codec.payloadType or 0
+        self._header, self._abs_send_time_at = self._header_template()
+        self._pacer.add(self)
+        try:
+            await asyncio.get_running_loop().create_future()  # until RTCRtpSender.stop() cancels us
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._pacer.remove(self)
+            self.track.stop()
+            self._state[_S + "rtp_exited"].set()
+
+    def _header_template(self) -> tuple[bytes, int]:
+        """The RTP header aiortc would write (with the negotiated extensions), and where abs-send-time sits."""
+        packet = RtpPacket(payload_type=self._payload_type, ssrc=self._sender._ssrc)
+        packet.extensions.mid = self._state[_S + "mid"]
+        extensions_map = self._state[_S + "rtp_header_extensions_map"]
+        packet.extensions.abs_send_time = 0
+        zero = packet.serialize(extensions_map)
+        packet.extensions.abs_send_time = 0xFFFFFF
+        ones = packet.serialize(extensions_map)
+        at = next((i for i in range(12, len(zero)) if zero[i] != ones[i]), -1)  # -1: not negotiated
+        return zero, at
+
+    def send_due(self, now: float, ntp: int) -> None:
+        track = self.track
+        while track.next_due(now) <= now:
+            payloads, timestamp = track.take(now)
+            self._send(payloads, timestamp, ntp)
+
+    def _send(self, payloads: list[bytes], timestamp: int, ntp: int) -> None:
+        dtls = self._sender.transport
+        pair = dtls.transport._connection._nominated.get(1)
+        srtp = dtls._tx_srtp
+        if dtls._state is not DtlsState.CONNECTED or pair is None or srtp is None or pair.protocol.transport is None:
+            return  # not (or no longer) connected: the slot passes unsent, as a freeze
+        udp, address = pair.protocol.transport, pair.remote_addr
+        rtp_timestamp = (self._origin + timestamp) & 0xFFFFFFFF
+        header = bytearray(self._header)
+        header[4:8] = rtp_timestamp.to_bytes(4, "big")
+        if self._abs_send_time_at > 0:
+            header[self._abs_send_time_at : self._abs_send_time_at + 3] = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
+        history, history_seq = self._history, self._history_seq
+        seq, last, octets, size = self._sequence_number, len(payloads) - 1, 0, 0
+        for i, payload in enumerate(payloads):
+            header[1] = self._payload_type | (0x80 if i == last else 0)
+            header[2], header[3] = seq >> 8, seq & 0xFF
+            packet = bytes(header) + payload
+            history[seq % RTP_HISTORY_SIZE], history_seq[seq % RTP_HISTORY_SIZE] = packet, seq
+            protected = srtp.protect(packet)
+            udp.sendto(protected, address)
+            octets += len(payload)
+            size += len(protected)
+            seq = (seq + 1) & 0xFFFF
+        self._sequence_number = seq
+        state = self._state
+        state[_S + "ntp_timestamp"] = ntp
+        state[_S + "rtp_timestamp"] = rtp_timestamp
+        state[_S + "octet_count"] += octets
+        state[_S + "packet_count"] += len(payloads)
+        dtls_state = vars(dtls)
+        dtls_state[_D + "tx_bytes"] += size
+        dtls_state[_D + "tx_packets"] += len(payloads)
+
+    async def retransmit(self, sequence_number: int) -> None:
+        """Replaces ``RTCRtpSender._retransmit``: answer a NACK from history, in RTX when negotiated."""
+        slot = sequence_number % RTP_HISTORY_SIZE
+        data = self._history[slot]
+        if data is None or self._history_seq[slot] != sequence_number:
+            return
+        state = self._state
+        rtx_payload_type = state[_S + "rtx_payload_type"]
+        if rtx_payload_type is not None:
+            extensions_map = state[_S + "rtp_header_extensions_map"]
+            packet = wrap_rtx(
+                RtpPacket.parse(data, extensions_map),
+                payload_type=rtx_payload_type,
+                sequence_number=state[_S + "rtx_sequence_number"],
+                ssrc=self._sender._rtx_ssrc,
+            )
+            state[_S + "rtx_sequence_number"] = (state[_S + "rtx_sequence_number"] + 1) & 0xFFFF
+            data = packet.serialize(extensions_map)
+        await self._sender.transport._send_rtp(data)

@@ -1,0 +1,202 @@
+"""Each scenario, headless for a few seconds as users run it, judged by its run file and locust's exit code.
+
+Locust runs as a subprocess (it monkey-patches the process it runs in). Creation, speech and bandwidth share
+one mock and run at the same time to keep the suite short; concurrency starts its own embedded mock (the
+default path: no ``--host``); the distributed run is a master with two workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtests._target import EmbeddedMock
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests")]
+RUN_TIMEOUT_S = 120
+SETUP = {"session.create", "session.start", "session.ice_connected", "session.first_frame", "session.stop"}
+EXPECTED = {
+    "creation": SETUP | {"session.first_audio", "sessions.live"},
+    "speech": SETUP | {"speech.event", "speech.onset", "speech.duration_error", "interrupt.latency"},
+    "bandwidth": SETUP | {"media.bitrate", "media.fps", "media.freezes", "media.packet_loss", "media.jitter"},
+}
+MOCK_KEY = "test-loadtests-key"
+TIER_KBPS = {"low": 500, "medium": 1000, "high": 2000}
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@dataclass
+class Run:
+    """A finished locust run: exit code, output, and its run file's lines."""
+
+    code: int
+    output: str
+    run_path: Path | None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def samples(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["kind"] == "sample"]
+
+    def metrics(self) -> set[str]:
+        return {s["metric"] for s in self.samples}
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [s for s in self.samples if not s["ok"]]
+
+    def explain(self) -> str:
+        return f"exit {self.code}\n{self.output[-4000:]}"
+
+
+def start(args: list[str], run_dir: Path, key: str | None = None) -> subprocess.Popen[str]:
+    """Locust with ``args``; ``key`` is the mock's (tests never hold a real one)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HEYGEN_API_KEY", None)
+    if key is not None:
+        env["HEYGEN_API_KEY"] = key
+    return subprocess.Popen(
+        [*LOCUST, *args, "--run-dir", str(run_dir)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = RUN_TIMEOUT_S) -> Run:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"locust did not finish within {timeout}s:\n{output[-4000:]}")
+    reports = re.findall(r"^report: (\S+)$", output, re.MULTILINE)
+    run = Run(process.returncode, output, None)
+    if reports:
+        run.run_path = Path(reports[-1]).with_name("samples.jsonl")
+        run.lines = [json.loads(line) for line in run.run_path.read_text().splitlines()]
+    return run
+
+
+def assert_clean(run: Run, expected: set[str]) -> None:
+    """Exit 0, the report printed last, a complete run file with every expected metric and no error."""
+    assert run.code == 0, run.explain()
+    assert run.run_path is not None, f"no report path printed\n{run.explain()}"
+    assert run.output.rstrip().splitlines()[-1].startswith("report: "), "the report path is not the last line"
+    assert run.run_path.with_name("report.html").is_file()
+    assert run.lines[0]["kind"] == "run" and run.lines[-1]["kind"] == "run_end"
+    assert run.lines[-1]["exit_code"] == 0
+    assert not expected - run.metrics(), f"missing metrics: {sorted(expected - run.metrics())}"
+    assert not run.errors(), f"error samples: {run.errors()[:5]}"
+    created = [s for s in run.samples if s["metric"] == "session.create"]
+    live = max(s["value"] for s in run.samples if s["metric"] == "sessions.live")
+    assert created and live > 0, "no session was ever live"
+
+
+@pytest.fixture(scope="module")
+def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One mock for the scenarios that do not test the embedded one, without a session limit to hit."""
+    mock = EmbeddedMock(MOCK_KEY, 100_000, tmp_path_factory.mktemp("mock") / "mock.log", media_workers=1)
+    try:
+        yield mock.wait_ready(180)
+    finally:
+        mock.stop()
+
+
+@pytest.fixture(scope="module")
+def parallel_runs(mock_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Creation, speech and bandwidth for 5 s each, at the same time, against the shared mock."""
+    common = ["--headless", "-t", "5s", "--host", mock_url]
+    args = {
+        "creation": ["-u", "3", "-r", "3", "--tags", "creation"],
+        "speech": [
+            "-u", "3", "-r", "3", "--tags", "speech",
+            "--sentences", "short", "--interrupt-every", "2", "--think-time", "0.2,0.5",
+        ],
+        "bandwidth": ["-u", "6", "-r", "6", "--tags", "bandwidth", "--media-window", "1.5"],
+    }  # fmt: skip
+    runs = {name: start(common + extra, tmp_path_factory.mktemp(name), MOCK_KEY) for name, extra in args.items()}
+    return {name: finish(process) for name, process in runs.items()}
+
+
+def test_creation(parallel_runs: dict[str, Run]) -> None:
+    run = parallel_runs["creation"]
+    assert_clean(run, EXPECTED["creation"])
+    stops = [s for s in run.samples if s["metric"] == "session.stop"]
+    assert len(stops) == len([s for s in run.samples if s["metric"] == "session.create"]), "a session was not stopped"
+
+
+def test_speech(parallel_runs: dict[str, Run]) -> None:
+    run = parallel_runs["speech"]
+    assert_clean(run, EXPECTED["speech"])
+    assert all(s["scenario"] == "speech" for s in run.samples if s["metric"].startswith("speech."))
+
+
+def test_bandwidth(parallel_runs: dict[str, Run]) -> None:
+    run = parallel_runs["bandwidth"]
+    assert_clean(run, EXPECTED["bandwidth"])
+    bitrate = [s for s in run.samples if s["metric"] == "media.bitrate"]
+    assert {(s["tier"], s["codec"]) for s in bitrate} == {(t, c) for t in TIER_KBPS for c in ("VP8", "H264")}
+    assert all(s["target"] == TIER_KBPS[s["tier"]] for s in bitrate)
+
+
+def test_locust_statistics_see_the_samples(parallel_runs: dict[str, Run]) -> None:
+    """Locust's own table (what the web UI, CSV and HTML show) has the named entries."""
+    output = parallel_runs["speech"].output
+    for name in ("session.create", "session.first_frame", "speech.onset", "speech.event"):
+        assert re.search(rf"^\w+\s+{re.escape(name)}\s+\d+", output, re.MULTILINE), name
+
+
+def test_concurrency_finds_the_limit(tmp_path: Path) -> None:
+    """The embedded mock keeps its default limit (3) for this scenario: the steps find it and say why."""
+    args = ["--headless", "-t", "60s", "--tags", "concurrency", "--step-seconds", "3", "--media-window", "1"]
+    run = finish(start(args, tmp_path))
+    assert run.code == 0, run.explain()
+    steps = [s for s in run.samples if s["metric"] == "concurrency.step"]
+    assert [s["ok"] for s in steps] == [True, True, True, False], steps
+    assert [s["value"] for s in steps] == [1, 2, 3, 4]
+    assert steps[-1]["error"] == "10007"
+    assert {s["error"] for s in run.errors()} == {"10007"}
+    assert run.lines[-1]["exit_code"] == 0
+    assert "held 3 sessions with every session at target; first failure at 4 sessions: 10007" in run.output
+
+
+def test_distributed_all_scenarios(mock_url: str, tmp_path: Path) -> None:
+    """Master and two workers, no tags (every scenario but concurrency): workers' samples reach the master."""
+    args = ["--master", "--expect-workers", "2", "--headless", "-u", "6", "-r", "6", "-t", "6s",
+            "--host", mock_url, "--sentences", "short", "--media-window", "1.5"]  # fmt: skip
+    master = start(args, tmp_path, MOCK_KEY)
+    workers = [start(["--worker"], tmp_path, MOCK_KEY) for _ in range(2)]
+    run = finish(master)
+    for worker in workers:
+        worker_run = finish(worker, 30)
+        assert worker_run.code == 0, worker_run.explain()
+    assert_clean(run, {"session.create", "session.first_frame", "sessions.live", "media.bitrate"})
+    assert {s["scenario"] for s in run.samples} >= {"creation", "speech", "bandwidth"}
+    assert {s.get("worker") for s in run.samples if s["scenario"]} == {0, 1}
+    assert sum(1 for line in run.lines if line["kind"] == "run") == 1
+
+
+def test_refuses_a_non_loopback_host(tmp_path: Path) -> None:
+    run = finish(start(["--headless", "-t", "2s", "--host", "https://api.heygen.com"], tmp_path), 60)
+    assert run.code == 2, run.explain()
+    assert "--heygen-real" in run.output
+    assert not list(tmp_path.iterdir()), "a refused run must not start"
+
+
+def test_real_service_needs_a_key(tmp_path: Path) -> None:
+    run = finish(start(["--headless", "-t", "2s", "--heygen-real"], tmp_path), 60)
+    assert run.code == 2, run.explain()
+    assert "HEYGEN_API_KEY" in run.output
