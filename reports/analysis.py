@@ -200,7 +200,7 @@ def judge(run: Run, stats: Mapping[str, MetricStats], bitrate: Sequence[BitrateG
         off = [g for g in judged if g.status != "ok"]
         if not off:
             findings.append(Finding(
-                "PASS", f"bitrate within +-{BAND:.0%} of target for all {len(judged)} tier/codec group(s)"
+                "PASS", f"bitrate within ±{BAND:.0%} of target for all {len(judged)} tier/codec group(s)"
             ))
         for g in off:
             dev = g.deviation or 0.0
@@ -257,7 +257,7 @@ def headlines(stats: Mapping[str, MetricStats], verdict: Verdict, limit: Concurr
     shares = [g.in_band for g in bitrate if g.in_band is not None]
     if shares:
         out.append(Headline("Bitrate in band", statistics.mean(shares) * 100, "%",
-                            f"windows within +-{BAND:.0%} of tier target", "bitrate_in_band"))
+                            f"windows within ±{BAND:.0%} of tier target", "bitrate_in_band"))
     if limit is not None:
         out.append(Headline("Concurrency held", limit.max_held, "sessions",
                             "limit hit" if limit.limit_hit else "no limit hit", "concurrency"))

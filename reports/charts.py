@@ -369,7 +369,7 @@ def bitrate_chart(samples: Sequence[Sample], groups: Sequence[BitrateGroup], buc
                          "line": {"width": 0, "shape": "hv", "color": color}, "hoverinfo": "skip",
                          "showlegend": False, "legendgroup": g.label})
             data.append({"type": "scatter", "mode": "lines", "x": x, "y": round_list(tgt * (1 + BAND)),
-                         "name": f"{g.label} target +-{BAND:.0%}", "fill": "tonexty",
+                         "name": f"{g.label} target ±{BAND:.0%}", "fill": "tonexty",
                          "fillcolor": _rgba(color, 0.13), "line": {"width": 0, "shape": "hv", "color": color},
                          "hoverinfo": "skip", "legendgroup": g.label, "showlegend": False})
         pct, counts = bucket_percentiles(buckets, ts, values, (10.0, 50.0, 90.0))
@@ -386,7 +386,7 @@ def bitrate_chart(samples: Sequence[Sample], groups: Sequence[BitrateGroup], buc
     layout = _layout(xaxis=_axis(title=TIME_AXIS, rangemode="tozero"),
                      yaxis=_axis(title="received video bitrate (kbps)", rangemode="tozero"), hovermode="x")
     caption = (f"Line: median bitrate across sessions per {fmt.num(buckets.width)} s window. Shaded: the tier "
-               f"target +-{BAND:.0%}. A line inside its band is on target.")
+               f"target ±{BAND:.0%}. A line inside its band is on target.")
     return Chart("bitrate", "Bandwidth per tier and codec", caption, {"data": data, "layout": layout}, height=360)
 
 

@@ -28,7 +28,7 @@ RUN_FILE = "samples.jsonl"
 REPORT_FILE = "report.html"
 INDEX_FILE = "index.html"
 #: Headline columns shown at most (besides the error rate).
-MAX_HEADLINE_COLUMNS = 4
+MAX_HEADLINE_COLUMNS = 3
 
 
 #: Every key the index template reads, with its value when unknown.

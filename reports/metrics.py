@@ -84,7 +84,7 @@ _KNOWN: tuple[MetricInfo, ...] = (
         "media.bitrate", "Video bitrate", "Media quality",
         "Video RTP payload bytes received in a window (default 5 s) x 8 / window seconds / 1000, per session. "
         "`target` is the tier's bitrate (low 500, medium 1000, high 2000 kbps); the report checks the median "
-        "against a +-10% band.", "kbps", lower_is_better=False,
+        "against a ±10% band.", "kbps", lower_is_better=False,
     ),
     MetricInfo(
         "media.fps", "Video frame rate", "Media quality",

@@ -38,7 +38,7 @@ from reports.stats import (
 
 #: Name of the cached headline numbers next to a run's samples.jsonl (read by the index).
 SUMMARY_FILE = "summary.json"
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 @dataclass

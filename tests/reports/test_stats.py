@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reports_synth import T0, sample
+from tests.reports.synth import T0, sample
 
 from reports.runfile import Sample
 from reports.stats import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports_synth import T0, run_line, sample, write_run
+from tests.reports.synth import T0, run_line, sample, write_run
 
 from reports.analysis import bitrate_groups, concurrency_limit, judge
 from reports.runfile import Sample, load_run

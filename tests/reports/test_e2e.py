@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from reports_synth import SynthSpec, write_synthetic
+from tests.reports.synth import SynthSpec, write_synthetic
 
 from reports import build_report, compare_runs
 

@@ -1,4 +1,4 @@
-"""reports.compare: deltas and gates between two runs (the CLI exit codes are in test_reports_cli.py)."""
+"""reports.compare: deltas and gates between two runs (the CLI exit codes are in test_cli.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reports_synth import T0, run_line, sample, write_run
+from tests.reports.synth import T0, run_line, sample, write_run
 
 from reports.redact import REDACTED, redact, redact_text, redact_url
 from reports.runfile import RunFileError, load_run

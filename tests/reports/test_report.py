@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reports_synth import T0, SynthSpec, run_line, sample, write_run, write_synthetic
+from tests.reports.synth import T0, SynthSpec, run_line, sample, write_run, write_synthetic
 
 from reports import build_report
 from reports.render import plotly_js
@@ -133,7 +133,7 @@ def test_awkward_runs_build(fixture: str, request: pytest.FixtureRequest, tmp_pa
         "empty_run": ["This run has no samples to report.", "The run file is empty.", 'data-verdict="NO DATA"'],
         "single_run": ["single sample", 'data-stat="p99.9" data-value="812.5"'],
         "error_only_run": ['data-verdict="FAIL"', "Every attempt failed", "No successful samples",
-                           "10007 concurrent session limit"],
+                           "10007 (concurrent session limit)"],
         "garbage_run": ["Skipped 9 malformed line(s)", 'data-stat="count" data-value="2"'],
     }[fixture]
     for snippet in expected:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from reports_synth import T0
+from tests.reports.synth import T0
 
 from reports.gates import GateError, evaluate, parse_gate, stats_for
 from reports.runfile import Sample

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from reports_synth import T0
+from tests.reports.synth import T0
 
 from reports import charts
 from reports.report import analyze, report_sections

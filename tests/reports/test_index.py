@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from reports_synth import SynthSpec, write_synthetic
+from tests.reports.synth import SynthSpec, write_synthetic
 
 from reports import ReportError, publish_run, update_index
 from reports.index import collect_runs
