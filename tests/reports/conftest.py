@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.reports.synth import T0, SynthSpec, run_line, sample, write_run, write_synthetic
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.reports.synth import T0, run_line, sample, write_run
-
 from reports.analysis import bitrate_groups, concurrency_limit, judge
 from reports.runfile import Sample, load_run
 from reports.stats import compute_stats
+from tests.reports.synth import T0, run_line, sample, write_run
 
 
 def _judge(path: Path):  # type: ignore[no-untyped-def]

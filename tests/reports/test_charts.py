@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from tests.reports.synth import T0
 
 from reports import charts
 from reports.report import analyze, report_sections
 from reports.runfile import Run, RunInfo, Sample, load_run
 from reports.series import Buckets, bucket_percentiles, bucket_reduce, bucket_width, cdf, histogram
+from tests.reports.synth import T0
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.reports.synth import SynthSpec, write_synthetic
 
 from reports import build_report, compare_runs
+from tests.reports.synth import SynthSpec, write_synthetic
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.reports.synth import T0
 
 from reports.gates import GateError, evaluate, parse_gate, stats_for
 from reports.runfile import Sample
 from reports.stats import MetricStats, compute_stats
+from tests.reports.synth import T0
 
 
 def _stats(metric: str, values: list[float], errors: int = 0) -> dict[str, MetricStats]:

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.reports.synth import SynthSpec, write_synthetic
 
 from reports import ReportError, publish_run, update_index
 from reports.index import collect_runs
+from tests.reports.synth import SynthSpec, write_synthetic
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.reports.synth import T0, SynthSpec, run_line, sample, write_run, write_synthetic
 
 from reports import build_report
 from reports.render import plotly_js
 from reports.stats import PERCENTILES, SIGNIFICANT_DIGITS
+from tests.reports.synth import T0, SynthSpec, run_line, sample, write_run, write_synthetic
 
 REL = 2.0 ** -(SIGNIFICANT_DIGITS * 10 // 3)
 _SPAN = re.compile(r'<span class="n[^"]*" data-metric="([^"]+)" data-stat="([^"]+)"'

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.reports.synth import T0, run_line, sample, write_run
 
 from reports.redact import REDACTED, redact, redact_text, redact_url
 from reports.runfile import RunFileError, load_run
+from tests.reports.synth import T0, run_line, sample, write_run
 
 
 def test_loads_typed_samples(rich_run: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.reports.synth import T0, sample
 
 from reports.runfile import Sample
 from reports.stats import (
@@ -16,6 +15,7 @@ from reports.stats import (
     nearest_rank,
     summarize,
 )
+from tests.reports.synth import T0, sample
 
 #: HDR sub-buckets at 3 significant digits are 1/1024 wide; values are scaled to 0.001 units.
 REL = 2.0 ** -(SIGNIFICANT_DIGITS * 10 // 3)
