@@ -17,6 +17,7 @@ from mockserver.api.envelope import ok, validate
 from mockserver.config import Settings, mask_secret
 from mockserver.errors import ApiError
 from mockserver.faults import FaultTable
+from mockserver.procinfo import process_info
 from mockserver.service import MockService
 from mockserver.sessions import Session
 
@@ -136,6 +137,13 @@ async def usage(request: web.Request) -> web.Response:
 @routes.get("/__admin/stats", name="admin.stats")
 async def stats(request: web.Request) -> web.Response:
     return ok(admin_service(request).stats())
+
+
+@routes.get("/__admin/process", name="admin.process")
+async def process(request: web.Request) -> web.Response:
+    """The mock process's RSS, file descriptors, asyncio tasks and threads (soak tests watch these)."""
+    admin_service(request)
+    return ok(process_info())
 
 
 @routes.get("/__admin/faults", name="admin.faults")

@@ -94,3 +94,9 @@ def test_admin_is_on_by_default_only_for_loopback_binds() -> None:
     assert Settings(host="127.0.0.1").admin_active
     assert not Settings(host="0.0.0.0").admin_active
     assert Settings(host="0.0.0.0", admin_enabled=True).admin_active
+
+
+async def test_process_info_for_soak_tests(api: TestClient) -> None:
+    info = await admin(api, "GET", "process")
+    assert info["rss_bytes"] > 10 * 1024 * 1024
+    assert info["open_fds"] > 0 and info["asyncio_tasks"] >= 1 and info["threads"] >= 1
