@@ -1,13 +1,15 @@
 """The WebRTC receiver: an aiortc peer that takes the avatar's video, audio and events and measures them.
 
-Two receive modes. ``decode`` decodes every video frame (as a real player would) and reads the frame counter
-burned into the mock's picture. ``count`` never decodes video: aiortc decodes every frame even if nobody
-reads the track, so the video receiver's jitter buffer is replaced by a meter that only counts RTP bytes,
-packets and frame boundaries. Audio is decoded in both modes (it is cheap) because speech onset is measured
-on the received audio's energy.
+Receive modes. ``decode`` is a real player: aiortc's receivers reassemble and decode every video and audio
+frame (in their decoder threads); a meter stands in front of each receiver's jitter buffer to see every RTP
+packet, and the decoded video frames' burned-in counter is checked. ``count`` (and ``None``) is a load-test
+client: aiortc would decode every frame even if nobody reads the track, so RTP is taken off the DTLS
+transport right after SRTP decryption, before aiortc's receivers: video packets are only counted (bytes,
+sequence numbers, frame boundaries), audio is decoded in place (``count``, for speech onset) or only counted
+(``None``). That spares per packet aiortc's parsing, receiver bookkeeping and a thread hop.
 
-RTP loss and jitter are computed per stream from every packet the receiver accepts, with RFC 3550's formulas
-(the same ones behind a receiver report). All times are ``time.perf_counter()`` values.
+RTP loss and jitter are computed per stream with RFC 3550's formulas (the ones behind a receiver report).
+All times are ``time.perf_counter()`` values.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,8 +48,11 @@ ReceiveMode = Literal["count", "decode"]
 FREEZE_GAP_S = 0.200
 VIDEO_CLOCK = 90_000
 AUDIO_CLOCK = 48_000
+#: Count mode, idle audio: decode one packet in this many (enough to follow the noise floor).
+IDLE_DECODE_EVERY = 5
 #: aiortc's private name for an RTCRtpReceiver's jitter buffer (aiortc 1.16).
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_RTP_HEADER = struct.Struct("!BBHI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +76,18 @@ class MediaStats:
 
 
 class RtpMeter:
-    """Stands in for an ``RTCRtpReceiver``'s jitter buffer to see every RTP packet of one stream.
+    """Counts one RTP stream: packets, payload bytes, loss (extended sequence numbers), jitter, frame ends.
 
-    With ``inner`` (the receiver's own buffer) packets pass through to be reassembled and decoded; without it
-    they stop here and nothing is decoded. ``on_frame`` is called when a packet ends a frame (marker bit).
+    ``count`` takes header fields (the count-mode tap); ``add`` makes it a drop-in for an ``RTCRtpReceiver``'s
+    jitter buffer (decode mode), passing each packet on to ``inner``. ``on_packet`` sees every payload,
+    ``on_frame`` the packets that end a frame (marker bit).
     """
 
     def __init__(
         self,
         clock_rate: int,
         inner: Any = None,
-        on_packet: Callable[[float], None] | None = None,
+        on_packet: Callable[[bytes, float], None] | None = None,
         on_frame: Callable[[float], None] | None = None,
     ) -> None:
         self.inner = inner
@@ -101,10 +108,13 @@ class RtpMeter:
         return int(self.inner.capacity) if self.inner is not None else 0
 
     def add(self, packet: Any) -> tuple[bool, Any]:
-        now = time.perf_counter()
+        """The jitter buffer's interface: count, then hand the packet to the real buffer."""
+        self.count(packet.sequence_number, packet.timestamp, packet.marker, packet.payload, time.perf_counter())
+        return self.inner.add(packet)
+
+    def count(self, seq: int, timestamp: int, marker: int, payload: bytes, now: float) -> None:
         self.packets += 1
-        self.bytes += len(packet.payload)
-        seq = packet.sequence_number
+        self.bytes += len(payload)
         if self._base_seq is None:
             self._base_seq = self._max_seq = seq
         else:
@@ -113,12 +123,11 @@ class RtpMeter:
                 if seq < self._max_seq:
                     self._cycles += 1 << 16
                 self._max_seq = seq
-                self._update_jitter(now, packet.timestamp)
+                self._update_jitter(now, timestamp)
         if self.on_packet is not None:
-            self.on_packet(now)
-        if packet.marker and self.on_frame is not None:
+            self.on_packet(payload, now)
+        if marker and self.on_frame is not None:
             self.on_frame(now)
-        return self.inner.add(packet) if self.inner is not None else (False, None)
 
     def _update_jitter(self, now: float, timestamp: int) -> None:
         # RFC 3550 A.8, over packets that start a new frame (a frame's packets share one timestamp).
@@ -227,6 +236,28 @@ def read_counter(luma: np.ndarray) -> int | None:
     return counter
 
 
+class RtpTap:
+    """Count mode: stands in for a DTLS transport's RTP handler, so decrypted RTP reaches our meters instead of
+    aiortc's receivers. Payload types route packets to meters; others (RTX: nothing was NACKed) are dropped."""
+
+    def __init__(self, routes: dict[int, RtpMeter]) -> None:
+        self.routes = routes
+
+    async def __call__(self, data: bytes, arrival_time_ms: int = 0) -> None:
+        if len(data) < 12:
+            return
+        first, second, seq, timestamp = _RTP_HEADER.unpack_from(data)
+        meter = self.routes.get(second & 0x7F)
+        if meter is None:
+            return
+        start = 12 + 4 * (first & 0x0F)
+        if first & 0x10 and len(data) >= start + 4:  # header extension
+            start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+        end = len(data) - (data[-1] if first & 0x20 else 0)  # padding
+        if start <= end:
+            meter.count(seq, timestamp, second >> 7, data[start:end], time.perf_counter())
+
+
 class MediaReceiver:
     """One aiortc peer connection receiving an avatar stream, with its meters and the event channel."""
 
@@ -257,6 +288,9 @@ class MediaReceiver:
         self.first_audio_at: float | None = None
         self.transitions: list[Transition] = []
         self.codec: str | None = None
+        self._opus: Any = None
+        self._listeners = 0
+        self._audio_index = 0
         self._connected = asyncio.Event()
         self._first_frame = asyncio.Event()
         self._failed_event = asyncio.Event()
@@ -276,7 +310,7 @@ class MediaReceiver:
         """v1 flow: take the server's offer, return our answer (candidates included: aiortc gathers first)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        self._note_codec()
+        self._negotiated()
         return self.pc.localDescription.sdp
 
     async def offer(self) -> str:
@@ -290,25 +324,7 @@ class MediaReceiver:
     async def accept_answer(self, answer_sdp: str) -> None:
         """Seed flow: the server's answer to our offer."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
-        self._note_codec()
-
-    def local_candidates(self) -> list[dict[str, Any]]:
-        """Our candidates as ``streaming.ice`` bodies (from the SDP; aiortc does not trickle)."""
-        found: list[dict[str, Any]] = []
-        description = self.pc.localDescription
-        if description is None:
-            return found
-        mid: str | None = None
-        index = -1
-        for line in description.sdp.splitlines():
-            if line.startswith("m="):
-                index += 1
-                mid = None
-            elif line.startswith("a=mid:"):
-                mid = line[len("a=mid:") :]
-            elif line.startswith("a=candidate:"):
-                found.append({"candidate": line[2:], "sdpMid": mid, "sdpMLineIndex": index})
-        return found
+        self._negotiated()
 
     # --- waiting ---
 
@@ -345,6 +361,19 @@ class MediaReceiver:
     def talking(self) -> bool:
         """True while the received audio is speech."""
         return self.detector.talking
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        """Decode every audio packet while a speech measurement waits; enter it before sending the request.
+
+        In count mode idle audio is otherwise only sampled (one packet in ``IDLE_DECODE_EVERY``), which is
+        enough for the noise floor and spares most of the decoding while nothing is said.
+        """
+        self._listeners += 1
+        try:
+            yield
+        finally:
+            self._listeners -= 1
 
     async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
         if self._failed is not None and not event.is_set():
@@ -409,35 +438,65 @@ class MediaReceiver:
 
     # --- aiortc callbacks ---
 
-    def _note_codec(self) -> None:
+    def _negotiated(self) -> None:
+        """Codecs are known: note the video codec, and in count mode put the tap in front of aiortc's receivers."""
+        routes: dict[int, RtpMeter] = {}
+        transports = set()
         for transceiver in self.pc.getTransceivers():
-            if transceiver.kind == "video" and transceiver._codecs:
-                self.codec = transceiver._codecs[0].mimeType.split("/")[-1].upper()
+            codecs = [c for c in transceiver._codecs if not c.mimeType.lower().endswith("/rtx")]
+            if not codecs:
+                continue
+            if transceiver.kind == "video":
+                self.codec = codecs[0].mimeType.split("/")[-1].upper()
+            if self.mode == "decode":
+                continue
+            if transceiver.kind == "video":
+                meter = self.video_rtp = RtpMeter(VIDEO_CLOCK, on_frame=self.video.frame)
+            else:
+                if self.mode == "count":
+                    self._opus = av.CodecContext.create("libopus", "r")
+                meter = self.audio_rtp = RtpMeter(AUDIO_CLOCK, on_packet=self._audio_packet)
+            routes.update((c.payloadType, meter) for c in codecs if c.payloadType is not None)
+            transports.add(transceiver.receiver.transport)
+        for transport in transports:
+            transport._handle_rtp_data = RtpTap(routes)  # type: ignore[method-assign]
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        # The receiver's jitter buffer is the one place every RTP packet passes before decoding: meter it there,
-        # and in count mode keep packets from reaching the decoder at all.
+        """Decode mode: meter each receiver's packets on their way to its jitter buffer, and read its frames."""
+        if self.mode != "decode":
+            return
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
-        original = getattr(receiver, _JITTER_BUFFER)
         if track.kind == "video":
-            decode = self.mode == "decode"
-            self.video_rtp = RtpMeter(
-                VIDEO_CLOCK, inner=original if decode else None, on_frame=None if decode else self.video.frame
-            )
+            self.video_rtp = RtpMeter(VIDEO_CLOCK, inner=getattr(receiver, _JITTER_BUFFER))
             setattr(receiver, _JITTER_BUFFER, self.video_rtp)
-            if decode:
-                self._spawn(self._read_video(track))
+            self._spawn(self._read_video(track))
         else:
-            decode = self.mode is not None
-            self.audio_rtp = RtpMeter(AUDIO_CLOCK, inner=original if decode else None, on_packet=self._audio_packet)
+            self.audio_rtp = RtpMeter(
+                AUDIO_CLOCK, inner=getattr(receiver, _JITTER_BUFFER), on_packet=self._audio_packet
+            )
             setattr(receiver, _JITTER_BUFFER, self.audio_rtp)
-            if decode:
-                self._spawn(self._read_audio(track))
+            self._spawn(self._read_audio(track))
 
-    def _audio_packet(self, at: float) -> None:
+    def _audio_packet(self, payload: bytes, at: float) -> None:
         if self.first_audio_at is None:
             self.first_audio_at = at
             self._milestone("first_audio", at)
+        if self._opus is None or not payload:
+            return
+        self._audio_index += 1
+        if not (self._listeners or self.detector.talking or self._audio_index % IDLE_DECODE_EVERY == 0):
+            return
+        try:
+            frames = self._opus.decode(av.Packet(payload))
+        except av.FFmpegError:
+            return
+        for frame in frames:
+            self._level(frame, at)
+
+    def _level(self, frame: av.AudioFrame, at: float) -> None:
+        transition = self.detector.feed(rms_dbfs(_pcm(frame)), at)
+        if transition is not None:
+            self._transition(transition)
 
     def _on_first_frame(self, at: float) -> None:
         self._first_frame.set()
@@ -494,11 +553,8 @@ class MediaReceiver:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                transition = self.detector.feed(rms_dbfs(frame.to_ndarray()), time.perf_counter())
-                if transition is not None:
-                    self._transition(transition)
+                if isinstance(frame, av.AudioFrame):
+                    self._level(frame, time.perf_counter())
 
     def _transition(self, transition: Transition) -> None:
         self.transitions.append(transition)
@@ -506,6 +562,13 @@ class MediaReceiver:
         for kind, _after, future in list(self._waiters):
             if kind == transition.kind and not future.done():
                 future.set_result(transition)
+
+
+def _pcm(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded frame's samples without a copy when they are packed s16 (what libopus gives aiortc and us)."""
+    if frame.format.name == "s16":
+        return np.frombuffer(memoryview(frame.planes[0]), np.int16, frame.samples * len(frame.layout.channels))
+    return frame.to_ndarray()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ an onset is the arrival of the first loud frame, an offset the arrival of the fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,11 +22,11 @@ def rms_dbfs(samples: np.ndarray) -> float:
     """RMS level of PCM samples in dB relative to full scale (int16 or float in [-1, 1])."""
     if samples.size == 0:
         return SILENCE_DB
-    data = samples.astype(np.float32)
+    data = samples.ravel().astype(np.float32)
+    power = float(data.dot(data)) / data.size
     if np.issubdtype(samples.dtype, np.integer):
-        data /= 32768.0
-    power = float(np.mean(data * data))
-    return max(10 * np.log10(power), SILENCE_DB) if power > 0 else SILENCE_DB
+        power /= 32768.0**2
+    return max(10 * math.log10(power), SILENCE_DB) if power > 0 else SILENCE_DB
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,12 +156,25 @@ class Session:
         ``timeout`` bounds each wait (default: ``media_timeout``, plus the speech's own duration for its end).
         """
         await self._settled()
+        receiver = self.receiver
+        if receiver is None:
+            data = await self.client.task(self.session_id, text, task_type, task_mode)
+            return SpeechResult(data.task_id, data.duration_ms, None, None, None)
+        with receiver.listening():
+            return await self._measure_speech(receiver, text, task_type, task_mode, wait_end, timeout)
+
+    async def _measure_speech(
+        self,
+        receiver: MediaReceiver,
+        text: str,
+        task_type: str,
+        task_mode: str,
+        wait_end: bool,
+        timeout: float | None,
+    ) -> SpeechResult:
         session_id = self.session_id
         sent = time.perf_counter()
         data = await self.client.task(session_id, text, task_type, task_mode)
-        receiver = self.receiver
-        if receiver is None:
-            return SpeechResult(data.task_id, data.duration_ms, None, None, None)
         wait = timeout if timeout is not None else self.media_timeout
         started = await self._event_at("avatar_start_talking", data.task_id, wait)
         event_ms = self._latency("speech.event", sent, started, session_id)
@@ -196,11 +209,13 @@ class Session:
         was_talking = receiver is not None and self.receive is not None and receiver.talking
         if self._talking_task is not None:
             self._interrupted.add(self._talking_task)
-        sent = time.perf_counter()
-        await self.client.interrupt(self.session_id)
         if receiver is None or not was_talking:
+            await self.client.interrupt(self.session_id)
             return None
-        offset = await receiver.wait_transition("offset", sent, self.media_timeout)
+        with receiver.listening():
+            sent = time.perf_counter()
+            await self.client.interrupt(self.session_id)
+            offset = await receiver.wait_transition("offset", sent, self.media_timeout)
         return self._latency("interrupt.latency", sent, offset.at if offset else None, self.session_id, floor=True)
 
     async def keep_alive(self) -> None:

@@ -97,8 +97,12 @@ class StreamingUser(User):
         settings.update(overrides)
         slot = await self.rt.acquire_slot(SLOT_TIMEOUT_S)
         try:
-            async with client.session(**settings) as session:
+            session = client.session(**settings)
+            await _enter_to_the_end(session)
+            try:
                 yield session
+            finally:
+                await session.__aexit__(None, None, None)
         finally:
             if slot:
                 self.rt.release_slot()
@@ -138,3 +142,21 @@ class StreamingUser(User):
         if stack is not None:
             with contextlib.suppress(StreamingError, TimeoutError):
                 self.call(stack.aclose(), DRAIN_TIMEOUT_S + 5)
+
+
+async def _enter_to_the_end(session: Session) -> None:
+    """Open ``session`` even if the caller is cancelled meanwhile (end of run, Ctrl-C), then re-raise.
+
+    A ``streaming.new`` cut off mid-flight may still create a session whose id we never learn, left running
+    (and, on the real service, billed) until its idle timeout. Letting the setup finish means the id is known
+    and the session is stopped: here on cancellation, or by the client when it closes.
+    """
+    entering = asyncio.ensure_future(session.__aenter__())
+    try:
+        await asyncio.shield(entering)
+    except asyncio.CancelledError:
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the client's close stops it
+            await asyncio.wait({entering})
+        if entering.done() and not entering.cancelled() and entering.exception() is None:
+            await session.__aexit__(None, None, None)
+        raise

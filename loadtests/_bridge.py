@@ -19,6 +19,7 @@ import _socket
 import asyncio
 import contextlib
 import logging
+import select
 import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ _start_new_thread: Callable[..., int] = monkey.get_original("_thread", "start_ne
 _get_ident: Callable[[], int] = monkey.get_original("_thread", "get_ident")
 _allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_lock")
 _EpollSelector: Any = monkey.get_original("selectors", "EpollSelector")
+_poll: Callable[[], Any] = monkey.get_original("select", "poll")
 
 #: Real threads for blocking calls the loop hands off (name resolution); few are ever busy at once.
 RESOLVER_THREADS = 4
@@ -78,17 +80,21 @@ class _Flag:
         self._set = False
 
 
-def patch_aiortc_decoders() -> None:
-    """Give aiortc's RTP receivers real decoder threads and queues.
+def patch_loop_libraries() -> None:
+    """Keep gevent out of the loop thread where libraries reach for patched ``threading``/``select``.
 
     aiortc decodes in a ``threading.Thread`` fed by a ``queue.Queue``; after gevent's monkey-patching, started
     from the bridge's loop thread, that thread is a greenlet on a hub that never runs, so nothing is ever
-    decoded (no audio: no speech onset; no video in decode mode). Only aiortc's receiver module is changed.
+    decoded (no audio: no speech onset; no video in decode mode). httpcore checks pooled connections with
+    ``select.poll``, which gevent replaces with one that starts a second gevent hub in the loop thread. Only
+    those two modules are changed, and only in a locust process.
     """
     from aiortc import rtcrtpreceiver
+    from httpcore import _utils
 
     rtcrtpreceiver.threading = types.SimpleNamespace(Thread=_RealThread, Event=_Flag)  # type: ignore[assignment]
     rtcrtpreceiver.queue = types.SimpleNamespace(Queue=_queue.SimpleQueue)  # type: ignore[assignment]
+    _utils.select = types.SimpleNamespace(poll=_poll, POLLIN=select.POLLIN)  # type: ignore[assignment]
 
 
 class BridgeTimeout(TimeoutError):

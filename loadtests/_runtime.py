@@ -27,13 +27,14 @@ import gevent
 from gevent.event import Event
 from locust import events
 from locust.env import Environment
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, MasterRunner, WorkerRunner
+from locust.exception import StopUser
+from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from harness.client import StreamingClient
 from harness.errors import StreamingError
 from harness.metrics import RunWriter, make_sample, new_run_id
-from loadtests._bridge import AsyncBridge, patch_aiortc_decoders
-from loadtests._target import EmbeddedMock, Target, TargetRefused, new_mock_key, resolve
+from loadtests._bridge import AsyncBridge, patch_loop_libraries
+from loadtests._target import API_KEY_ENV, EmbeddedMock, Target, TargetRefused, new_mock_key, resolve
 from reports import build_report, update_index
 
 log = logging.getLogger("loadtests")
@@ -146,7 +147,7 @@ class Runtime:
             if isinstance(environment.runner, WorkerRunner)
             else "local"
         )
-        patch_aiortc_decoders()
+        patch_loop_libraries()
         # Two OS threads hand work back and forth: with the default 5 ms GIL switch interval every hand-off
         # can wait a whole interval behind the other thread's CPU work (measured: bridge p99 11 ms at 5 users).
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -182,7 +183,7 @@ class Runtime:
         if self.role == "worker":
             # The master decided: its host and its mock key arrive with the spawn message.
             workers = max(int(getattr(opts, "expect_workers", 1) or 1), 1)
-            target = resolve(self.environment.host, real, cap // workers or 1, getattr(opts, "mock_key", None))
+            target = resolve(self.environment.host, real, max(cap // workers, 1), getattr(opts, "mock_key", None))
             if target is None:
                 raise TargetRefused("worker got no host from the master")
             self.target = target
@@ -196,12 +197,16 @@ class Runtime:
             target = self._embedded or self._start_embedded_mock()
         self.target = target
         self.environment.host = target.host
-        opts.mock_key = target.api_key if target.kind == "mock" else None
+        # Workers learn a generated mock key from the master's options; a key from the environment never
+        # travels (workers read HEYGEN_API_KEY from their own environment).
+        opts.mock_key = (
+            target.api_key if target.kind == "mock" and not os.environ.get(API_KEY_ENV, "").strip() else None
+        )
         return target
 
     def _start_embedded_mock(self) -> Target:
         opts = self.options
-        key = os.environ.get("HEYGEN_API_KEY", "").strip() or new_mock_key()
+        key = os.environ.get(API_KEY_ENV, "").strip() or new_mock_key()
         limit = getattr(opts, "mock_concurrency_limit", None)
         if limit is None and CONCURRENCY not in self.scenarios:
             limit = 100_000
@@ -238,7 +243,7 @@ class Runtime:
         """A client for one user (one connection pool per user: a shared httpx pool is the bottleneck)."""
         target = self.target
         if target is None:
-            raise RuntimeError("no target resolved yet")
+            raise StopUser()  # the target was refused (logged): this user opens nothing
 
         async def make() -> StreamingClient:
             return StreamingClient(target.host, api_key=target.api_key, sink=self.sink, labels={"scenario": scenario})
@@ -359,7 +364,7 @@ class Runtime:
     def _on_flush(self, environment: Environment, msg: Any, **_: Any) -> None:
         """Worker: the master ends the run; stop our users (which stops their sessions), send what is left."""
         runner = environment.runner
-        if runner is not None and runner.state != STATE_STOPPED:
+        if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
             runner.stop()  # fires test_stop here, which sends the final batch
         else:
             self.drain()
@@ -412,7 +417,7 @@ class Runtime:
         runner = self.environment.runner
         if not isinstance(runner, MasterRunner):
             return
-        workers = {client.id for client in runner.clients.all}
+        workers = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
         self._flushed.clear()
         for worker in workers:
             runner.send_message(MSG_FLUSH, None, client_id=worker)
@@ -444,8 +449,8 @@ class Runtime:
     def shutdown(self) -> None:
         """quitting: end a run still going, stop the embedded mock, stop the bridge."""
         runner = self.environment.runner
-        if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING) and self.role != "worker":
-            runner.stop()
+        if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            runner.stop()  # users stop (and stop their sessions) before anything is torn down
         self.stop_open_sessions()
         self.drain()
         self._close_run()
@@ -582,6 +587,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         log.error("%s", refused)
         rt.shutdown()
         sys.exit(refused.code)
+    except RuntimeError as failed:  # the embedded mock did not come up: say why, without a traceback
+        log.error("%s", failed)
+        rt.shutdown()
+        sys.exit(1)
 
 
 @events.test_start.add_listener
@@ -594,8 +603,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         if rt.role == "worker" or rt.target is None or environment.host != rt.target.host:
             rt.resolve_target(environment.host)  # the web UI may have changed the host since init: check it again
     except TargetRefused as refused:
-        log.error("%s: no session will be opened", refused)
+        log.error("%s: stopping the test, no session will be opened", refused)
         rt.target = None
+        if environment.runner is not None:
+            gevent.spawn(environment.runner.stop)
     if rt.role != "worker":
         rt.open_run()
 

@@ -16,6 +16,7 @@ from mockserver.clock import Clock
 from mockserver.config import Settings
 from mockserver.errors import ApiError
 from mockserver.media import MediaPlane
+from mockserver.rooms import endpoints, signal
 from mockserver.service import MockService
 
 log = logging.getLogger("mockserver")
@@ -109,7 +110,7 @@ def create_app(
         middlewares=[cors_middleware, errors_middleware, traffic_middleware],
     )
     app[SERVICE] = service
-    for module in (session_routes, speech_routes, avatar_routes, admin_routes, openapi):
+    for module in (session_routes, speech_routes, avatar_routes, admin_routes, openapi, signal, endpoints):
         app.add_routes(module.routes)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:

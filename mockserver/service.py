@@ -16,6 +16,7 @@ from mockserver.errors import ApiError
 from mockserver.faults import FaultTable
 from mockserver.media import MediaError, MediaPlane
 from mockserver.ratelimit import RateLimiter
+from mockserver.rooms.hub import RoomHub
 from mockserver.sessions import Principal, Session, SessionRegistry, State
 
 
@@ -28,14 +29,18 @@ class MockService:
         self.faults = FaultTable()
         self.rate_limiter = RateLimiter()
         self.media = media
+        self.rooms = RoomHub(self.registry, media)
         self.registry.event_listeners.append(self._forward_event)
         self.registry.close_listeners.append(self._close_media)
+        self.registry.close_listeners.append(self.rooms.close)
 
     # --- session flows ---
 
     async def new_session(self, principal: Principal, request: NewSessionRequest) -> Session:
         session = self.registry.create(principal, request)
-        if self.media is not None and session.version == "v1":
+        if session.version == "v2":
+            self.rooms.issue_tokens(session)
+        elif self.media is not None:
             try:
                 self._open_peer(session)
                 session.server_offer = await session.media.create_offer()
@@ -47,8 +52,14 @@ class MockService:
     async def start(self, session: Session, sdp: SessionDescription | None) -> str | None:
         """Start media; returns the server's answer SDP for the seed flow (client offer), else None."""
         session.require("streaming.start", frozenset({State.NEW}))
+        if session.version == "v2":
+            # Connected once a client's subscriber connection is (right away without a media plane).
+            opened = self.rooms.open_room(session)
+            self.registry.mark(session, State.CONNECTING if opened else State.CONNECTED)
+            self.registry.touch(session)
+            return None
         answer: str | None = None
-        if sdp is None or self.media is None or session.version != "v1":
+        if sdp is None or self.media is None:
             self.registry.mark(session, State.CONNECTED)
             return None
         try:
@@ -93,6 +104,9 @@ class MockService:
         session.media = peer
 
     def _forward_event(self, session: Session, event: dict[str, Any]) -> None:
+        if session.version == "v2":
+            self.rooms.forward(session, event)
+            return
         peer = session.media
         if peer is None:
             return
@@ -133,5 +147,6 @@ class MockService:
         return {
             "sessions_live": self.registry.live_count(),
             "session_timers": self.registry.timer_count(),
-            "peer_connections": self.media.peer_count() if self.media is not None else 0,
+            "peer_connections": (self.media.peer_count() if self.media is not None else 0)
+            + self.rooms.stats()["room_peer_connections"],
         }

@@ -69,6 +69,7 @@ class Session:
     created_at: float
     created_mono: float
     access_token: str
+    agent_token: str | None = None
     state: State = State.NEW
     closed_mono: float | None = None
     close_reason: str | None = None

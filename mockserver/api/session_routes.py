@@ -50,7 +50,7 @@ def _new_session_data(service: MockService, session: Session, base: str) -> dict
         "is_paid": False,
     }
     if session.version == "v2":
-        data["livekit_agent_token"] = session.access_token
+        data["livekit_agent_token"] = session.agent_token or session.access_token
         data["realtime_endpoint"] = f"{ws_base}/v1/realtime?session_id={session.session_id}"
     else:
         ice_servers = service.media.ice_servers if service.media is not None else []

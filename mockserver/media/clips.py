@@ -156,7 +156,7 @@ class ClipRenderer:
         cu[(h - self._strip) // 2 :], cv[(h - self._strip) // 2 :] = 128, 128  # grey counter strip
         self._chroma = np.concatenate([cu.reshape(-1, w), cv.reshape(-1, w)])
         rng = np.random.default_rng(20240601)
-        self._noise = rng.integers(-_NOISE_AMPLITUDE, _NOISE_AMPLITUDE + 1, size=(_NOISE_POOL, h, w), dtype=np.int16)
+        self._noise = rng.integers(-_NOISE_AMPLITUDE, _NOISE_AMPLITUDE + 1, size=(_NOISE_POOL, h, w), dtype=np.int8)
         x0, y0, x1, y1 = mouth_box(w, h)
         my, mx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self._mouth_slice = (slice(y0, y1), slice(x0, x1))

@@ -16,6 +16,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiosdp
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from mockserver.config import MediaSettings, Tier
@@ -29,7 +30,6 @@ from mockserver.media.tracks import AudioReplayTrack, ReplayState, VideoReplayTr
 
 logger = logging.getLogger(__name__)
 
-PeerState = Literal["connecting", "connected", "failed", "closed"]
 _REPORTED_STATES = ("connecting", "connected", "failed", "closed")
 _SIGNALING_ERRORS = (ValueError, InvalidStateError, InvalidAccessError, OperationError, InternalError)
 #: Bounds on what a peer holds for a client that is not ready yet.
@@ -179,14 +179,17 @@ class AvatarPeer:
         install_lean_rtp(audio.sender, self._audio, self._pacer)
         return pc
 
-    async def _set_remote(self, pc: RTCPeerConnection, text: str, kind: str, description: Any) -> None:
+    async def _set_remote(
+        self, pc: RTCPeerConnection, text: str, kind: str, description: aiosdp.SessionDescription
+    ) -> None:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=text, type=kind))
         except _SIGNALING_ERRORS as exc:
             if self._closing:
                 raise MediaError("media: session closed") from exc
             raise MediaError(f"sdp: {kind} rejected ({str(exc)[:100] or type(exc).__name__})") from exc
-        self._remote_ufrag = description.media[0].ice.usernameFragment
+        ice = description.media[0].ice  # sdp.parse made sure every section has credentials
+        self._remote_ufrag = ice.usernameFragment if ice is not None else None
         bundle = next((g for g in description.group if g.semantic == "BUNDLE" and g.items), None)
         self._bundle_mid = str(bundle.items[0]) if bundle else description.media[0].rtp.muxId
 
@@ -244,12 +247,6 @@ class AvatarPeer:
             "keyframes_sent": video.keyframes_sent if video else 0,
             "audio_packets_sent": audio.frames_sent if audio else 0,
         }
-
-    @property
-    def connection_state(self) -> str:
-        if self._closing:
-            return "closed"
-        return self._pc.connectionState if self._pc is not None else "new"
 
     def _open_channel(self, pc: RTCPeerConnection) -> None:
         channel = pc.createDataChannel("events")

@@ -11,19 +11,43 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import get_args
 
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+
 from mockserver.config import Settings, Tier
+from mockserver.media import sdp
 from mockserver.media.clips import ClipLibrary
 from mockserver.media.errors import MediaError
 from mockserver.media.peer import AvatarPeer
 from mockserver.media.sdp import VideoCodec
 from mockserver.media.sender import Pacer
+from mockserver.media.sender import install as install_lean_rtp
 from mockserver.media.stun import StunResponder
+from mockserver.media.tracks import AudioReplayTrack, ReplayState, VideoReplayTrack
 
 logger = logging.getLogger(__name__)
 
 CODECS: tuple[VideoCodec, ...] = get_args(VideoCodec)
+
+
+@dataclass
+class ReplayMedia:
+    """The avatar's replayed tracks on a connection built outside AvatarPeer (``MediaPlane.add_replay``)."""
+
+    video: RTCRtpTransceiver
+    audio: RTCRtpTransceiver
+    state: ReplayState
+
+    def set_talking(self, talking: bool) -> None:
+        """Audio switches on its next packet, video at its next keyframe."""
+        self.state.talking = talking
+
+    def stop(self) -> None:
+        for transceiver in (self.video, self.audio):
+            if transceiver.sender.track is not None:
+                transceiver.sender.track.stop()
 
 
 class MediaPlane:
@@ -96,3 +120,27 @@ class MediaPlane:
         )
         self._peers.add(peer)
         return peer
+
+    async def add_replay(self, pc: RTCPeerConnection, tier: Tier, codec: VideoCodec) -> ReplayMedia:
+        """Add the avatar's sendonly video (``codec`` only) + Opus audio to ``pc``, a connection the caller owns
+        (a v2 room's subscriber): the same clips, pacer and keyframe handling as an AvatarPeer."""
+        if self._state != "running":
+            raise MediaError("media: media plane is not running")
+        if codec not in CODECS:
+            raise MediaError(f"media: unsupported video codec (use {' or '.join(CODECS)})")
+        try:
+            video_clips = await self._library.video(tier, codec)
+            audio_clips = await self._library.audio()
+        except ValueError as exc:  # a tier no encoder level can carry
+            raise MediaError(f"media: cannot encode this tier ({exc})") from exc
+        state = ReplayState()
+        video_track = VideoReplayTrack(video_clips, state)
+        audio_track = AudioReplayTrack(audio_clips, state)
+        video = pc.addTransceiver(video_track, direction="sendonly")
+        video.setCodecPreferences(sdp.codec_preferences("video", codec, for_offer=True))
+        video.sender._send_keyframe = video_track.request_keyframe  # type: ignore[method-assign]
+        audio = pc.addTransceiver(audio_track, direction="sendonly")
+        audio.setCodecPreferences(sdp.codec_preferences("audio"))
+        install_lean_rtp(video.sender, video_track, self._pacer)
+        install_lean_rtp(audio.sender, audio_track, self._pacer)
+        return ReplayMedia(video, audio, state)

@@ -40,11 +40,6 @@ def h264_level(width: int, height: int, fps: int, bitrate_kbps: int) -> int:
     raise ValueError(f"no H264 level fits {width}x{height}@{fps}")
 
 
-def profile_level_id(level: int) -> str:
-    """Constrained baseline (what the clips are encoded as) at ``level``."""
-    return f"42e0{level:02x}"
-
-
 def set_h264_level(sdp_text: str, level: int) -> str:
     """Rewrite every baseline ``profile-level-id`` to announce ``level`` (aiortc always says 3.1)."""
     return _PROFILE_LEVEL_ID.sub(lambda m: f"{m.group(1)}{m.group(2)}{level:02x}", sdp_text)
@@ -114,11 +109,6 @@ def require_video_codec(description: aiosdp.SessionDescription, codec: VideoCode
     if not any(_is_codec(c, codec) for c in video[0].rtp.codecs):
         detail = " (packetization-mode=1, baseline profile)" if codec == "H264" else ""
         raise MediaError(f"sdp: no {codec} codec{detail} in the {description.type}")
-
-
-def has_opus(description: aiosdp.SessionDescription) -> bool:
-    audio = [m for m in description.media if m.kind == "audio"]
-    return bool(audio) and any(c.mimeType.lower() == "audio/opus" for c in audio[0].rtp.codecs)
 
 
 def parse_candidate(candidate: Any) -> RTCIceCandidate | None:

@@ -36,20 +36,32 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_S = "_RTCRtpSender__"
-_D = "_RTCDtlsTransport__"
+# The private state of RTCRtpSender / RTCDtlsTransport the lean path reads and keeps up to date.
+_RTP_STARTED = "_RTCRtpSender__rtp_started"
+_RTP_EXITED = "_RTCRtpSender__rtp_exited"
+_MID = "_RTCRtpSender__mid"
+_EXTENSIONS_MAP = "_RTCRtpSender__rtp_header_extensions_map"
+_RTX_PAYLOAD_TYPE = "_RTCRtpSender__rtx_payload_type"
+_RTX_SEQUENCE_NUMBER = "_RTCRtpSender__rtx_sequence_number"
+_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"  # these four feed RTCP sender reports and getStats()
+_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+_OCTET_COUNT = "_RTCRtpSender__octet_count"
+_PACKET_COUNT = "_RTCRtpSender__packet_count"
 _SENDER_STATE = (
-    "rtp_started",
-    "rtp_exited",
-    "mid",
-    "rtp_header_extensions_map",
-    "rtx_payload_type",
-    "rtx_sequence_number",
-    "ntp_timestamp",
-    "rtp_timestamp",
-    "octet_count",
-    "packet_count",
+    _RTP_STARTED,
+    _RTP_EXITED,
+    _MID,
+    _EXTENSIONS_MAP,
+    _RTX_PAYLOAD_TYPE,
+    _RTX_SEQUENCE_NUMBER,
+    _NTP_TIMESTAMP,
+    _RTP_TIMESTAMP,
+    _OCTET_COUNT,
+    _PACKET_COUNT,
 )
+_TX_BYTES = "_RTCDtlsTransport__tx_bytes"
+_TX_PACKETS = "_RTCDtlsTransport__tx_packets"
+_DTLS_STATE = ("_state", "_tx_srtp", _TX_BYTES, _TX_PACKETS)
 VP8_DESCRIPTOR_BYTES = 4  # X=1 with a 15-bit picture id, as aiortc sends it
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 _payloads: weakref.WeakKeyDictionary[EncodedClip, tuple[tuple[bytes, ...], ...]] = weakref.WeakKeyDictionary()
@@ -117,12 +129,17 @@ class Pacer:
         self._timer = None
         now = loop.time()
         ntp = int((time.time() + NTP_EPOCH_OFFSET) * (1 << 32))  # what aiortc's clock gives, computed once
+        # Build and protect every due packet first, then send them back to back: receivers then wake
+        # once per tick instead of once per packet, which is what a loopback sendto mostly costs.
+        outbox: list[tuple[asyncio.DatagramTransport, bytes, tuple[str, int]]] = []
         for stream in list(self._streams):
             try:
-                stream.send_due(now, ntp)
+                stream.send_due(now, ntp, outbox)
             except Exception:
                 logger.exception("replay stream failed; dropping it")
                 self.remove(stream)
+        for udp, data, address in outbox:
+            udp.sendto(data, address)
         self._schedule(loop)
 
 
@@ -130,8 +147,8 @@ def install(sender: RTCRtpSender, track: ReplayTrack, pacer: Pacer) -> bool:
     """Send ``track`` through the pacer instead of aiortc's loop; False leaves aiortc's loop in place."""
     dtls = sender.transport
     if not (
-        all(_S + name in vars(sender) for name in _SENDER_STATE)
-        and all(name in vars(dtls) for name in ("_state", "_tx_srtp", _D + "tx_bytes", _D + "tx_packets"))
+        all(name in vars(sender) for name in _SENDER_STATE)
+        and all(name in vars(dtls) for name in _DTLS_STATE)
         and hasattr(dtls.transport._connection, "_nominated")
     ):
         logger.warning("aiortc internals changed: replay peers use aiortc's slower RTP loop")
@@ -160,7 +177,7 @@ class LeanRtp:
 
     async def run(self, codec: RTCRtpCodecParameters) -> None:
         """Replaces ``RTCRtpSender._run_rtp``: register with the pacer until the sender stops."""
-        self._state[_S + "rtp_started"].set()
+        self._state[_RTP_STARTED].set()
         self._payload_type = codec.payloadType or 0
         self._header, self._abs_send_time_at = self._header_template()
         self._pacer.add(self)
@@ -171,13 +188,13 @@ class LeanRtp:
         finally:
             self._pacer.remove(self)
             self.track.stop()
-            self._state[_S + "rtp_exited"].set()
+            self._state[_RTP_EXITED].set()
 
     def _header_template(self) -> tuple[bytes, int]:
         """The RTP header aiortc would write (with the negotiated extensions), and where abs-send-time sits."""
         packet = RtpPacket(payload_type=self._payload_type, ssrc=self._sender._ssrc)
-        packet.extensions.mid = self._state[_S + "mid"]
-        extensions_map = self._state[_S + "rtp_header_extensions_map"]
+        packet.extensions.mid = self._state[_MID]
+        extensions_map = self._state[_EXTENSIONS_MAP]
         packet.extensions.abs_send_time = 0
         zero = packet.serialize(extensions_map)
         packet.extensions.abs_send_time = 0xFFFFFF
@@ -185,19 +202,27 @@ class LeanRtp:
         at = next((i for i in range(12, len(zero)) if zero[i] != ones[i]), -1)  # -1: not negotiated
         return zero, at
 
-    def send_due(self, now: float, ntp: int) -> None:
+    def send_due(self, now: float, ntp: int, outbox: list[tuple[asyncio.DatagramTransport, bytes, Any]]) -> None:
+        """Queue the RTP packets of every frame now due (protected, ready for ``sendto``)."""
         track = self.track
         while track.next_due(now) <= now:
             payloads, timestamp = track.take(now)
-            self._send(payloads, timestamp, ntp)
+            self._send(payloads, timestamp, ntp, outbox)
 
-    def _send(self, payloads: list[bytes], timestamp: int, ntp: int) -> None:
+    def _send(
+        self,
+        payloads: list[bytes],
+        timestamp: int,
+        ntp: int,
+        outbox: list[tuple[asyncio.DatagramTransport, bytes, Any]],
+    ) -> None:
         dtls = self._sender.transport
         pair = dtls.transport._connection._nominated.get(1)
         srtp = dtls._tx_srtp
-        if dtls._state is not DtlsState.CONNECTED or pair is None or srtp is None or pair.protocol.transport is None:
+        udp = pair.protocol.transport if pair is not None else None
+        if dtls._state is not DtlsState.CONNECTED or udp is None or srtp is None or udp.is_closing():
             return  # not (or no longer) connected: the slot passes unsent, as a freeze
-        udp, address = pair.protocol.transport, pair.remote_addr
+        address = pair.remote_addr  # type: ignore[union-attr]  # udp is not None, so neither is pair
         rtp_timestamp = (self._origin + timestamp) & 0xFFFFFFFF
         header = bytearray(self._header)
         header[4:8] = rtp_timestamp.to_bytes(4, "big")
@@ -211,19 +236,19 @@ class LeanRtp:
             packet = bytes(header) + payload
             history[seq % RTP_HISTORY_SIZE], history_seq[seq % RTP_HISTORY_SIZE] = packet, seq
             protected = srtp.protect(packet)
-            udp.sendto(protected, address)
+            outbox.append((udp, protected, address))
             octets += len(payload)
             size += len(protected)
             seq = (seq + 1) & 0xFFFF
         self._sequence_number = seq
         state = self._state
-        state[_S + "ntp_timestamp"] = ntp
-        state[_S + "rtp_timestamp"] = rtp_timestamp
-        state[_S + "octet_count"] += octets
-        state[_S + "packet_count"] += len(payloads)
+        state[_NTP_TIMESTAMP] = ntp
+        state[_RTP_TIMESTAMP] = rtp_timestamp
+        state[_OCTET_COUNT] += octets
+        state[_PACKET_COUNT] += len(payloads)
         dtls_state = vars(dtls)
-        dtls_state[_D + "tx_bytes"] += size
-        dtls_state[_D + "tx_packets"] += len(payloads)
+        dtls_state[_TX_BYTES] += size
+        dtls_state[_TX_PACKETS] += len(payloads)
 
     async def retransmit(self, sequence_number: int) -> None:
         """Replaces ``RTCRtpSender._retransmit``: answer a NACK from history, in RTX when negotiated."""
@@ -232,15 +257,15 @@ class LeanRtp:
         if data is None or self._history_seq[slot] != sequence_number:
             return
         state = self._state
-        rtx_payload_type = state[_S + "rtx_payload_type"]
+        rtx_payload_type = state[_RTX_PAYLOAD_TYPE]
         if rtx_payload_type is not None:
-            extensions_map = state[_S + "rtp_header_extensions_map"]
+            extensions_map = state[_EXTENSIONS_MAP]
             packet = wrap_rtx(
                 RtpPacket.parse(data, extensions_map),
                 payload_type=rtx_payload_type,
-                sequence_number=state[_S + "rtx_sequence_number"],
+                sequence_number=state[_RTX_SEQUENCE_NUMBER],
                 ssrc=self._sender._rtx_ssrc,
             )
-            state[_S + "rtx_sequence_number"] = (state[_S + "rtx_sequence_number"] + 1) & 0xFFFF
+            state[_RTX_SEQUENCE_NUMBER] = (state[_RTX_SEQUENCE_NUMBER] + 1) & 0xFFFF
             data = packet.serialize(extensions_map)
         await self._sender.transport._send_rtp(data)

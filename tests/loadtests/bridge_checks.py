@@ -13,6 +13,7 @@ import locust  # noqa: F401
 import asyncio
 import json
 import random
+import socket
 import sys
 import time
 import traceback
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 import gevent
 
-from loadtests._bridge import AsyncBridge, BridgeClosed, BridgeTimeout, patch_aiortc_decoders
+from loadtests._bridge import AsyncBridge, BridgeClosed, BridgeTimeout, patch_loop_libraries
 
 CHECKS: dict[str, Callable[[AsyncBridge], None]] = {}
 
@@ -165,7 +166,7 @@ def resolves_names(bridge: AsyncBridge) -> None:
 
 @check
 def aiortc_decoder_threads_run(bridge: AsyncBridge) -> None:
-    patch_aiortc_decoders()
+    patch_loop_libraries()
     from aiortc import rtcrtpreceiver
 
     async def in_decoder_thread() -> int:
@@ -176,6 +177,28 @@ def aiortc_decoder_threads_run(bridge: AsyncBridge) -> None:
         return int(queue.get())
 
     assert bridge.run(in_decoder_thread(), 5) == 42
+
+
+@check
+def httpx_readability_check_without_gevent(bridge: AsyncBridge) -> None:
+    """httpcore's pooled-connection check runs the real poll (not gevent's) and still tells idle from ready."""
+    patch_loop_libraries()
+    from gevent import monkey
+    from httpcore import _utils
+
+    assert _utils.select.poll is monkey.get_original("select", "poll")
+
+    async def readable_before_and_after_data() -> tuple[bool, bool]:
+        left, right = socket.socketpair()
+        idle = _utils.is_socket_readable(left)
+        right.send(b"x")
+        ready = _utils.is_socket_readable(left)
+        left.close()
+        right.close()
+        return idle, ready
+
+    result = bridge.run(readable_before_and_after_data(), 5)
+    assert result == (False, True), result
 
 
 @check

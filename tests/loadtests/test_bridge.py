@@ -36,6 +36,7 @@ def outcomes() -> dict[str, str]:
         "no_call_from_loop_thread",
         "resolves_names",
         "aiortc_decoder_threads_run",
+        "httpx_readability_check_without_gevent",
         "close_cancels_waiters",
     ],
 )

@@ -96,6 +96,16 @@ def test_every_tier_hits_its_bitrate(media_settings: Settings, codec: VideoCodec
             assert [i for i, key in enumerate(clip.keyframes) if key] == [0, 25]
 
 
+def test_docs_profile_360p_clips(media_settings: Settings) -> None:
+    """The docs' tier table starts at 640x360; clips for it are built on first use and cached too."""
+    tier = Settings(tier_profile="docs").tiers["low"]
+    assert (tier.width, tier.height) == (640, 360)
+    clips = asyncio.run(ClipLibrary(media_settings.media).video(tier, "VP8"))
+    assert abs(clips.talking.bitrate_kbps / tier.bitrate_kbps - 1) < 0.05
+    frame = av.CodecContext.create("libvpx", "r").decode(av.Packet(clips.talking.packets[0]))[0]
+    assert (frame.width, frame.height, read_frame_counter(frame)) == (640, 360, 0)
+
+
 def test_h264_is_constrained_baseline_at_the_tier_level(media_settings: Settings) -> None:
     library = ClipLibrary(media_settings.media)
     for name, level in [("low", 0x1F), ("high", 0x28)]:

@@ -33,7 +33,6 @@ def test_set_h264_level_keeps_the_profile() -> None:
     assert sdp.set_h264_level(text, 40) == (
         "a=fmtp:97 packetization-mode=1;profile-level-id=42e028\r\na=fmtp:99 profile-level-id=420028\r\n"
     )
-    assert sdp.profile_level_id(40) == "42e028"
 
 
 def test_codec_preferences_name_only_the_session_codec() -> None:
@@ -78,12 +77,10 @@ def test_parse_and_codec_checks() -> None:
         MediaError, match=r"^sdp: no H264 codec \(packetization-mode=1, baseline profile\) in the offer$"
     ):
         sdp.require_video_codec(description, "H264")
-    assert not sdp.has_opus(description)
     sendonly = sdp.parse(OFFER.replace("a=recvonly", "a=sendonly"), "offer")
     with pytest.raises(MediaError, match="cannot receive video"):
         sdp.require_video_codec(sendonly, "VP8")
     audio_only = sdp.parse(OFFER.replace("m=video", "m=audio").replace("VP8/90000", "opus/48000/2"), "offer")
-    assert sdp.has_opus(audio_only)
     with pytest.raises(MediaError, match="no video section"):
         sdp.require_video_codec(audio_only, "VP8")
 

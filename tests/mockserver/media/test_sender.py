@@ -40,7 +40,7 @@ class FakeStream:
         self.track = track
         self.sent: list[int] = []
 
-    def send_due(self, now: float, ntp: int) -> None:
+    def send_due(self, now: float, ntp: int, outbox: list[object]) -> None:
         while self.track.next_due(now) <= now:
             self.sent.append(self.track.take(now)[1])
 
@@ -65,7 +65,7 @@ async def test_a_failing_stream_is_dropped_not_the_others(caplog: pytest.LogCapt
     good = FakeStream(VideoReplayTrack(video_clips(), ReplayState()))
     bad = FakeStream(VideoReplayTrack(video_clips(), ReplayState()))
 
-    def explode(now: float, ntp: int) -> None:
+    def explode(now: float, ntp: int, outbox: list[object]) -> None:
         raise RuntimeError("boom")
 
     bad.send_due = explode  # type: ignore[method-assign]
