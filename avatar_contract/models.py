@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Quality = Literal["low", "medium", "high"]
 VideoEncoding = Literal["H264", "VP8"]
@@ -27,8 +27,30 @@ def _fold_case(value: Any, choices: tuple[str, ...]) -> Any:
     return value
 
 
+def _nullable_optionals(schema: dict[str, Any], _: type) -> None:
+    """In the published schema, every optional field also takes ``null`` (see ``Request``)."""
+    required = set(schema.get("required", ()))
+    properties: dict[str, Any] = schema.get("properties", {})
+    for name, prop in properties.items():
+        variants = prop.get("anyOf", [prop])
+        if name in required or any(v.get("type") == "null" for v in variants):
+            continue
+        kept = {key: prop.pop(key) for key in ("title", "description", "default") if key in prop}
+        properties[name] = {"anyOf": [prop, {"type": "null"}], **kept}
+
+
 class Request(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
+    """A request body. ``null`` counts as absent: real clients send it for "not set" (pipecat sends every field
+    of ``streaming.new``, most of them ``null``) and the real service accepts that."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra=_nullable_optionals)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
 class Response(BaseModel):

@@ -49,10 +49,21 @@ class Step:
     lost: int
     onsets: int
     lag_p99_ms: float
+    packets: int
+    wall: float
 
     @property
     def per_session(self) -> float:
         return self.cpu_percent / self.sessions
+
+    @property
+    def us_per_packet(self) -> float:
+        """CPU per received RTP packet: the cost that does not depend on how much the sender managed to send."""
+        return self.cpu_percent / 100 * self.wall * 1e6 / max(self.packets, 1)
+
+    @property
+    def packets_per_session_s(self) -> float:
+        return self.packets / self.sessions / self.wall
 
     @property
     def client_ok(self) -> bool:
@@ -74,11 +85,12 @@ class Step:
         return (
             f"{self.sessions:>4} {self.mode:>6} {self.cpu_percent:>7.1f}% {self.per_session:>8.2f}% "
             f"{self.min_fps:>7.1f} {self.min_kbps:>8.0f} {self.freezes:>7} {self.lost:>5} {self.onsets:>6} "
-            f"{self.lag_p99_ms:>8.1f} {self.server_cpu_percent:>7.1f}% {self.load:>5.1f}  {self.verdict}"
+            f"{self.lag_p99_ms:>8.1f} {self.us_per_packet:>6.0f} {self.server_cpu_percent:>7.1f}% {self.load:>5.1f}"
+            f"  {self.verdict}"
         )
 
 
-HEADER = "   n   mode  cpu(1c)  per-sess  min fps min kbps freezes  lost onsets  lag p99    mock  load"
+HEADER = "   n   mode  cpu(1c)  per-sess  min fps min kbps freezes  lost onsets  lag p99 us/pkt    mock  load"
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -168,6 +180,8 @@ async def measure(base_url: str, n: int, mode: str, window: float, mock_pid: int
         min_kbps=min(w.bitrate_kbps for w in windows),
         freezes=sum(w.freezes for w in windows),
         lost=sum(w.packets_lost + w.audio_packets_lost for w in windows),
+        packets=sum(w.packets_received + w.audio_packets for w in windows),
+        wall=wall,
         onsets=sum(1 for x in sink.of("speech.onset") if x.ok),
         lag_p99_ms=lag[int(0.99 * (len(lag) - 1))] if lag else 0.0,
     )
@@ -182,13 +196,16 @@ async def run(args: argparse.Namespace, base_url: str, mock_pid: int | None) -> 
     for mode in ("count", "decode"):
         per_mode[mode] = step = await measure(base_url, args.per_mode, mode, args.window, mock_pid)
         print(step.row(), flush=True)
-    ratio = per_mode["decode"].per_session / max(per_mode["count"].per_session, 1e-9)
+    count = per_mode["count"]
+    ratio = per_mode["decode"].per_session / max(count.per_session, 1e-9)
     print(f"decode costs {ratio:.1f}x count per session")
     print("\nPhase 2: sessions one core holds in count mode")
     print(HEADER)
     held = client_held = 0
+    steps: list[Step] = []
     for n in args.steps:
         step = await measure(base_url, n, "count", args.window, mock_pid)
+        steps.append(step)
         print(step.row(), flush=True)
         if not step.client_ok:
             break
@@ -196,6 +213,12 @@ async def run(args: argparse.Namespace, base_url: str, mock_pid: int | None) -> 
         if step.stream_ok:
             held = n
     print(f"\nheld with every stream on target: {held}; client keeping up (its own limits): {client_held}")
+    costs = sorted(step.us_per_packet for step in steps)
+    projected = 1e6 / (costs[len(costs) // 2] * count.packets_per_session_s)
+    print(
+        f"CPU per received packet (count mode, median of phase 2): {costs[len(costs) // 2]:.0f} us; at "
+        f"{count.packets_per_session_s:.0f} packets/s per low-tier session that is {projected:.0f} sessions per core"
+    )
     print("target: >= 50 concurrent count-mode sessions with all metrics on one core")
 
 

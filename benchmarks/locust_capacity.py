@@ -14,7 +14,8 @@ reports the p99 of ``rest.streaming.task``, ``speech.event`` and ``speech.onset`
 round trip (a greenlet running a no-op coroutine: what each user's call waits on top) and the gevent hub's
 lateness in the locust process.
 
-Run: ``.venv/bin/python benchmarks/locust_capacity.py [--levels 5,10,20,30] [--seconds 60]``.
+Run: ``.venv/bin/python benchmarks/locust_capacity.py [--levels 5,10,20,30] [--seconds 60]``;
+``--bridge-only --levels 50,200 --seconds 20`` measures the bridge alone (greenlets awaiting short sleeps).
 Locust loads this same file next to the speech scenario; then it only adds the probes.
 """
 
@@ -171,12 +172,61 @@ def measure(url: str, users: int, seconds: float) -> dict[str, Any]:
     return row
 
 
+def bridge_only(users: int, seconds: float) -> dict[str, Any]:
+    """The bridge alone, in a locust-patched process: ``users`` greenlets each await a 0-50 ms sleep on the
+    loop again and again; added latency = wall time - the sleep. Also the hub's lateness meanwhile."""
+    import gevent
+    import locust  # noqa: F401 - monkey-patches this process, as in a locust run
+
+    from loadtests._bridge import AsyncBridge
+
+    sys.setswitchinterval(0.001)
+    bridge = AsyncBridge()
+    added: list[float] = []
+    lateness: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    def user(rng: random.Random) -> None:
+        while time.monotonic() < deadline:
+            delay = rng.uniform(0, 0.05)
+            before = time.perf_counter()
+            bridge.run(asyncio.sleep(delay), 10)
+            added.append((time.perf_counter() - before - delay) * 1000)
+            gevent.sleep(rng.uniform(0, 0.05))
+
+    def ticker() -> None:
+        while True:
+            before = time.perf_counter()
+            gevent.sleep(0.01)
+            lateness.append((time.perf_counter() - before - 0.01) * 1000)
+
+    tick = gevent.spawn(ticker)
+    gevent.joinall([gevent.spawn(user, random.Random(i)) for i in range(users)])
+    tick.kill()
+    bridge.close()
+    added.sort()
+    return {
+        "users": users,
+        "calls": len(added),
+        "added_p50_ms": round(added[len(added) // 2], 2),
+        "added_p99_ms": p99(added),
+        "hub_lateness_p99_ms": p99(lateness),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--levels", default="5,10,20,30,40", help="user counts to try, ascending")
     parser.add_argument("--seconds", type=float, default=60.0, help="measured duration of each level")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--bridge-only", action="store_true", help="measure the bridge alone (no mock, no media) at --levels"
+    )
     args = parser.parse_args()
+    if args.bridge_only:
+        for users in (int(n) for n in args.levels.split(",")):
+            print(json.dumps(bridge_only(users, args.seconds)), flush=True)
+        return 0
 
     from loadtests._target import EmbeddedMock
 

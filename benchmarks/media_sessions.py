@@ -9,8 +9,10 @@ process is the receiving side: aiortc client peers whose RTP is counted straight
 (header fields only: no SRTP decryption, no jitter buffer, no decoder), so receivers stay cheap.
 
 Phase 1 prints the server's CPU per session for each tier and design and the replay/live ratio.
-Phase 2 searches (bounded) for the most concurrent sessions of one tier that the single-threaded
-server delivers with every session at >= 95% of its target bitrate and >= 95% of 25 fps.
+Phase 2 searches (bounded in steps and time) for the most concurrent sessions of one tier that the
+single-threaded server delivers with every session at >= 95% of its target bitrate and of 25 fps and
+no frozen slots. On a shared host a failed step during which the server mostly waited for a CPU is
+re-run once; every line shows that wait, and "per fully used core" divides sessions by CPU used.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from mockserver.media.sdp import VideoCodec, codec_preferences
 from mockserver.media.tracks import ReplayState, ReplayTrack
 
 PASS_FRACTION = 0.95
+#: A failed step whose server waited this share of the window for a CPU (a busy shared host) is re-run once.
+CONTENDED = 0.3
 SRTP_TAG_BYTES = {b"SRTP_AEAD_AES_256_GCM": 16, b"SRTP_AEAD_AES_128_GCM": 16, b"SRTP_AES128_CM_SHA1_80": 10}
 
 
@@ -385,6 +389,10 @@ async def phase_capacity(args: argparse.Namespace, tiers: dict[str, Tier], estim
     for _ in range(args.search_steps):
         result = await measure("replay", args.search_tier, args.search_codec, n, args.window, args.warmup)
         ok = result.passes(tier.bitrate_kbps, tier.fps)
+        if not ok and result.server_waited > CONTENDED:  # other jobs had the CPU: measure once more
+            print("CONTENDED " + describe(result))
+            result = await measure("replay", args.search_tier, args.search_codec, n, args.window, args.warmup)
+            ok = result.passes(tier.bitrate_kbps, tier.fps)
         print(("PASS " if ok else "FAIL ") + describe(result))
         if ok:
             lo, best = n, result

@@ -41,6 +41,9 @@ TARGET_FPS = 25
 #: Windows shorter than this at session end are not worth a media sample.
 MIN_WINDOW_S = 1.0
 RECONNECT_BACKOFF_S = (0.5, 8.0)
+#: Events whose arrival times ``speak`` measures, and how many such times are kept for tasks not measured yet.
+TIMED_EVENTS = frozenset({"avatar_start_talking", "avatar_stop_talking"})
+MAX_TIMED_EVENTS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +164,10 @@ class Session:
             data = await self.client.task(self.session_id, text, task_type, task_mode)
             return SpeechResult(data.task_id, data.duration_ms, None, None, None)
         with receiver.listening():
-            return await self._measure_speech(receiver, text, task_type, task_mode, wait_end, timeout)
+            result = await self._measure_speech(receiver, text, task_type, task_mode, wait_end, timeout)
+        for kind in TIMED_EVENTS:
+            self._event_futures.pop((kind, result.task_id), None)
+        return result
 
     async def _measure_speech(
         self,
@@ -282,7 +288,7 @@ class Session:
             self._talking_task = task_id if isinstance(task_id, str) else None
         elif kind == "avatar_stop_talking" and task_id == self._talking_task:
             self._talking_task = None
-        if isinstance(kind, str) and isinstance(task_id, str):
+        if kind in TIMED_EVENTS and isinstance(task_id, str):
             future = self._event_future(kind, task_id)
             if not future.done():
                 future.set_result(time.perf_counter())
@@ -427,10 +433,13 @@ class Session:
         return self.receiver
 
     def _event_future(self, kind: str, task_id: str) -> asyncio.Future[float]:
+        """Where the arrival time of an event goes; events may arrive before ``streaming.task`` answers."""
         key = (kind, task_id)
         future = self._event_futures.get(key)
         if future is None:
             future = self._event_futures[key] = asyncio.get_running_loop().create_future()
+            while len(self._event_futures) > MAX_TIMED_EVENTS:  # events of tasks nobody measures
+                self._event_futures.pop(next(iter(self._event_futures))).cancel()
         return future
 
     async def _event_at(self, kind: str, task_id: str, timeout: float) -> float | None:

@@ -3,12 +3,15 @@
 Locust users are greenlets; aiortc, httpx and the harness are asyncio. Running asyncio on the gevent hub
 collapses under CPU load, so the loop gets its own real thread and each greenlet waits *cooperatively* for its
 coroutine: it submits with ``call_soon_threadsafe`` and sleeps on a ``gevent.event.AsyncResult`` that the loop
-thread wakes through the hub's thread-safe callback. A greenlet that is killed or times out cancels its task.
+thread wakes through a gevent async watcher (thread-safe ``send``). A greenlet that is killed or times out
+cancels its task.
 
 Traps this module steps around (measured, see docs/load-scenarios.md): after locust's monkey-patching a
 "real" thread must come from the original ``_thread.start_new_thread``; the loop must be built on the original
-``selectors.EpollSelector`` (gevent's selector hangs there); and name resolution must not go through gevent's
-patched resolver (this loop resolves with the unpatched C ``_socket.getaddrinfo`` in its own real threads).
+``selectors.EpollSelector`` (gevent's selector hangs there); name resolution must not go through gevent's
+patched resolver (this loop resolves with the unpatched C ``_socket.getaddrinfo`` in its own real threads);
+and aiortc's decoder threads and httpcore's ``select.poll`` need their unpatched versions
+(``patch_loop_libraries``).
 Create one bridge per process in ``events.init`` so forked workers (``--processes``) get their own.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import _queue
 import _socket
 import asyncio
+import collections
 import contextlib
 import logging
 import select
@@ -175,7 +179,8 @@ class _BridgeLoop(asyncio.SelectorEventLoop):
 class AsyncBridge:
     """Runs coroutines on a private asyncio loop in a real OS thread, for greenlets to wait on cooperatively.
 
-    ``run`` may be called from any greenlet of the process's hub thread, never from the loop thread itself.
+    Create it, and call ``run``, from the hub thread of the process (where locust's greenlets live), never from
+    the loop thread itself.
     """
 
     def __init__(self) -> None:
@@ -183,8 +188,15 @@ class AsyncBridge:
         self._loop = _BridgeLoop(self._pool)
         self._thread_id: int | None = None
         self._stopped = AsyncResult()
-        self._hub = gevent.get_hub()
         self._closed = False
+        # Results come back through one gevent async watcher: the loop thread queues them and ``send``s (thread
+        # safe); the hub delivers every queued result per wake-up. The watcher keeps the hub alive (``ref``)
+        # only while some greenlet waits, so an idle bridge never keeps a process from ending.
+        self._results: collections.deque[tuple[AsyncResult, Any]] = collections.deque()
+        self._wakeup = gevent.get_hub().loop.async_()
+        self._wakeup.start(self._deliver)
+        self._wakeup.ref = False
+        self._waiting = 0
         _start_new_thread(self._main, ())
 
     @property
@@ -214,7 +226,6 @@ class AsyncBridge:
             coro.close()
             raise RuntimeError("AsyncBridge.run called from its own loop thread; await the coroutine instead")
         done: AsyncResult = AsyncResult()
-        hub = gevent.get_hub()
         holder: list[asyncio.Task[T]] = []
 
         def start() -> None:  # on the loop thread
@@ -223,11 +234,11 @@ class AsyncBridge:
             if scope is not None:
                 scope.add(task)
                 task.add_done_callback(scope.discard)
-            task.add_done_callback(lambda t: hub.loop.run_callback_threadsafe(done.set, t))
+            task.add_done_callback(lambda t: self._post(done, t))
 
         self._loop.call_soon_threadsafe(start)
         try:
-            finished = done.wait(timeout)
+            finished = self._wait(done, timeout)
         except BaseException:  # GreenletExit, KeyboardInterrupt, an outer gevent.Timeout
             self._cancel(holder)
             raise
@@ -250,9 +261,33 @@ class AsyncBridge:
             return
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._stopped.wait(timeout) is None:
+        if self._wait(self._stopped, timeout) is None:
             log.warning("asyncio bridge did not stop within %gs", timeout)
+        self._wakeup.stop()
+        self._wakeup.close()
         self._pool.shutdown()
+
+    def _wait(self, result: AsyncResult, timeout: float | None) -> Any:
+        self._waiting += 1
+        self._wakeup.ref = True
+        try:
+            return result.wait(timeout)
+        finally:
+            self._waiting -= 1
+            if not self._waiting:
+                self._wakeup.ref = False
+
+    def _post(self, result: AsyncResult, value: Any) -> None:
+        """From the loop thread: hand ``value`` to the greenlet waiting on ``result``."""
+        self._results.append((result, value))
+        self._wakeup.send()
+
+    def _deliver(self) -> None:
+        """On the hub: wake every greenlet whose result has arrived."""
+        with contextlib.suppress(IndexError):
+            while True:
+                result, value = self._results.popleft()
+                result.set(value)
 
     def _cancel(self, holder: list[asyncio.Task[Any]]) -> None:
         # call_soon_threadsafe keeps order, so ``start`` has run (and filled ``holder``) before this does.
@@ -275,7 +310,7 @@ class AsyncBridge:
             log.exception("asyncio bridge loop failed")
         finally:
             loop.close()
-            self._hub.loop.run_callback_threadsafe(self._stopped.set, True)
+            self._post(self._stopped, True)
 
 
 async def _cancel_and_wait(scope: set[asyncio.Task[Any]], timeout: float) -> None:

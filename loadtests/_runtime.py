@@ -148,8 +148,9 @@ class Runtime:
             else "local"
         )
         patch_loop_libraries()
-        # Two OS threads hand work back and forth: with the default 5 ms GIL switch interval every hand-off
-        # can wait a whole interval behind the other thread's CPU work (measured: bridge p99 11 ms at 5 users).
+        # Two OS threads hand work back and forth: with the default 5 ms GIL switch interval every hand-off can
+        # wait a whole interval behind the other thread's CPU work. Measured side by side with the loop thread
+        # busy: bridge round trip p99 24-32 ms at 1 ms against 60-77 ms at 5 ms (docs/load-scenarios.md).
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.bridge = AsyncBridge()
         self.sink = LocustSink()

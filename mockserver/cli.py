@@ -8,11 +8,13 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from mockserver.app import create_app
-from mockserver.config import Settings
+from mockserver.config import Settings, TlsSettings
+from mockserver.tls import files_for, server_context
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--media-workers", type=int, help="media worker processes (default 1)")
     serve.add_argument("--no-media", action="store_true", help="control plane only, no WebRTC")
     serve.add_argument("--no-admin", action="store_true", help="disable /__admin/")
+    serve.add_argument(
+        "--tls", action="store_true", help="serve HTTPS/WSS with a generated certificate for 127.0.0.1/localhost"
+    )
+    serve.add_argument("--tls-cert", help="serve HTTPS/WSS with this certificate (PEM; with --tls-key)")
+    serve.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     serve.add_argument("--log-level", default="INFO")
     return parser
 
@@ -51,17 +58,28 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             if v is not None
         }
     )
-    return settings.model_copy(update={"media": media})
+    tls = settings.tls
+    if args.tls or args.tls_cert or args.tls_key:
+        cert = Path(args.tls_cert) if args.tls_cert else tls.cert_file
+        key = Path(args.tls_key) if args.tls_key else tls.key_file
+        tls = TlsSettings(enabled=True, cert_file=cert, key_file=key, dir=tls.dir)
+    return settings.model_copy(update={"media": media, "tls": tls})
 
 
 async def serve(settings: Settings) -> None:
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=2.0)
+    context = None
+    if settings.tls.enabled:
+        files = files_for(settings.tls)
+        context = server_context(files)
+        if files.ca is not None:
+            print(f"TLS: generated certificate, CA in {files.ca} (clients: SSL_CERT_FILE={files.ca})", file=sys.stderr)
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=2.0, ssl_context=context)
     await site.start()
     addresses = runner.addresses
     host, port = addresses[0][0], addresses[0][1]
-    print(f"listening on http://{host}:{port}", flush=True)
+    print(f"listening on {'https' if context else 'http'}://{host}:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -131,6 +131,23 @@ class MediaSettings(BaseModel):
     stun_port: int = Field(default=0, ge=0, le=65535, description="Loopback STUN responder port; 0 picks one.")
 
 
+class TlsSettings(BaseModel):
+    """HTTPS/WSS. The official SDK builds ``wss://<hostname>/v1/ws/...`` without the port, so browser clients
+    need the mock on TLS (port 443, or mapped there). Without ``cert_file``/``key_file`` a certificate for
+    127.0.0.1/localhost is generated (with its own CA, ``ca.pem``, next to it) in ``dir``."""
+
+    enabled: bool = False
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    dir: Path | None = Field(default=None, description="Where the generated certificate goes (default: user cache).")
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls: cert_file and key_file go together")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the mock can be told. Change at start-up (file/env/CLI) or live via ``PUT /__admin/settings``."""
 
@@ -159,6 +176,7 @@ class Settings(BaseSettings):
     latency_profiles: dict[str, LatencyProfile] = Field(default_factory=lambda: dict(LATENCY_PROFILES))
     speech: SpeechSettings = SpeechSettings()
     media: MediaSettings = MediaSettings()
+    tls: TlsSettings = TlsSettings()
     seed: int | None = Field(default=None, description="Random seed for latency draws and ids.")
 
     @field_validator("api_keys")

@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mockserver.config import TlsSettings
+from mockserver.media.clips import default_cache_dir
+
 CA_FILE = "ca.pem"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -35,6 +38,13 @@ class TlsFiles:
     cert: Path
     key: Path
     ca: Path | None = None
+
+
+def files_for(settings: TlsSettings) -> TlsFiles:
+    """The user's certificate and key if configured, else the generated one (in ``settings.dir`` or the cache)."""
+    if settings.cert_file is not None and settings.key_file is not None:
+        return TlsFiles(settings.cert_file, settings.key_file)
+    return ensure_loopback_certificate(settings.dir or default_cache_dir() / "tls")
 
 
 def ensure_loopback_certificate(directory: Path) -> TlsFiles:

@@ -3,10 +3,11 @@
 aiortc's own sender runs a task per track that awaits each frame, re-packetizes it and builds, fills
 and serializes an ``RtpPacket`` object per RTP packet before handing it through three layers of
 coroutines to the socket. Replayed clips never change, so here each clip is packetized once (shared
-by every session), a ``Pacer`` wakes once per 20 ms tick for every session of the process, and each
-due frame gets one serialized header (only sequence number and marker are patched per packet), SRTP
-protection and a ``sendto`` on the nominated ICE socket. RTCP sender reports, NACK retransmission
-(with RTX), stats and keyframe requests keep working through the sender's own state.
+by every session), a ``Pacer`` wakes once per 20 ms tick for every session of the process, the RTP
+header is serialized once per stream (timestamps patched per frame, sequence number and marker per
+packet), and each packet gets SRTP protection and a ``sendto`` on the nominated ICE socket. RTCP sender
+reports, NACK retransmission (with RTX), stats and keyframe requests keep working through the sender's
+own state.
 
 This relies on aiortc/aioice private attributes. ``install`` checks for them and, if this aiortc
 lacks any, leaves the stock loop in place (the tracks also serve it through ``recv``).

@@ -32,3 +32,25 @@ def test_types_are_strict(payload: dict) -> None:
 
 def test_voice_rate_accepts_json_integers() -> None:
     assert NewSessionRequest.model_validate({"voice": {"rate": 1}}).voice.rate == 1.0  # type: ignore[union-attr]
+
+
+def test_null_means_absent() -> None:
+    """pipecat's ``streaming.new``: every field sent, most of them null; the real service takes that."""
+    body = {
+        "quality": None,
+        "avatar_id": "default",
+        "voice": {"voice_id": None, "rate": None, "emotion": None, "elevenlabs_settings": None},
+        "knowledge_id": None,
+        "knowledge_base": None,
+        "version": "v2",
+        "video_encoding": None,
+        "disable_idle_timeout": None,
+        "activity_idle_timeout": None,
+    }
+    req = NewSessionRequest.model_validate(body)
+    assert (req.quality, req.video_encoding, req.disable_idle_timeout, req.voice.rate) == ("low", "VP8", False, 1.0)  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match="Field required"):
+        TaskRequest.model_validate({"session_id": "s", "text": None})
+    schema = NewSessionRequest.model_json_schema()
+    assert {"type": "null"} in schema["properties"]["quality"]["anyOf"]
+    assert {"type": "null"} not in TaskRequest.model_json_schema()["properties"]["text"].get("anyOf", [])

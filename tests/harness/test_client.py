@@ -187,6 +187,12 @@ async def test_token_flow_against_the_mock(heygen_mock: HeygenTarget, streaming_
     [
         (40001, errors.MissingParameter),
         (400175, errors.InvalidParameter),
+        (10001, errors.SessionStateError),
+        (10002, errors.SessionStateError),
+        (10003, errors.SessionStateError),
+        (10004, errors.SessionStateError),
+        (10005, errors.SessionStateError),
+        (10006, errors.SessionNotFound),
         (10007, errors.ConcurrentLimitReached),
         (10012, errors.AvatarNotFound),
         (10013, errors.AvatarNotAllowed),

@@ -120,7 +120,7 @@ def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def parallel_runs(mock_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Creation, speech and bandwidth for a few seconds each, and a run cut short by Ctrl-C, all at once."""
+    """Creation, speech, bandwidth, a run cut short by Ctrl-C and two refused runs, all at once."""
     common = ["--headless", "--host", mock_url]
     args = {
         "creation": ["-t", "5s", "-u", "3", "-r", "3", "--tags", "creation"],
@@ -130,8 +130,11 @@ def parallel_runs(mock_url: str, tmp_path_factory: pytest.TempPathFactory) -> di
         ],
         "bandwidth": ["-t", "5s", "-u", "6", "-r", "6", "--tags", "bandwidth", "--media-window", "1.5"],
     }  # fmt: skip
-    dirs = {name: tmp_path_factory.mktemp(name) for name in [*args, "interrupted"]}
+    dirs = {name: tmp_path_factory.mktemp(name) for name in [*args, "interrupted", "refused", "no_key"]}
     runs = {name: start(common + extra, dirs[name], MOCK_KEY) for name, extra in args.items()}
+    # Runs that must be refused before any request (no key in their environment).
+    runs["refused"] = start(["--headless", "-t", "2s", "--host", "https://api.heygen.com"], dirs["refused"])
+    runs["no_key"] = start(["--headless", "-t", "2s", "--heygen-real"], dirs["no_key"])
     # Ctrl-C in the middle of a run that holds sessions: they must all be stopped, and the report still built.
     held = ["--headless", "-t", "60s", "--host", mock_url, "-u", "3", "-r", "3", "--tags", "speech"]
     runs["interrupted"] = interrupted = start(held, dirs["interrupted"], MOCK_KEY)
@@ -221,14 +224,14 @@ def test_distributed_all_scenarios(mock_url: str, tmp_path: Path) -> None:
     assert sum(1 for line in run.lines if line["kind"] == "run") == 1
 
 
-def test_refuses_a_non_loopback_host(tmp_path: Path) -> None:
-    run = finish(start(["--headless", "-t", "2s", "--host", "https://api.heygen.com"], tmp_path), 60)
+def test_refuses_a_non_loopback_host(parallel_runs: dict[str, Run]) -> None:
+    run = parallel_runs["refused"]
     assert run.code == 2, run.explain()
     assert "--heygen-real" in run.output
-    assert not list(tmp_path.iterdir()), "a refused run must not start"
+    assert run.run_path is None and "embedded mock" not in run.output, "a refused run must not start"
 
 
-def test_real_service_needs_a_key(tmp_path: Path) -> None:
-    run = finish(start(["--headless", "-t", "2s", "--heygen-real"], tmp_path), 60)
+def test_real_service_needs_a_key(parallel_runs: dict[str, Run]) -> None:
+    run = parallel_runs["no_key"]
     assert run.code == 2, run.explain()
-    assert "HEYGEN_API_KEY" in run.output
+    assert "HEYGEN_API_KEY" in run.output and run.run_path is None
