@@ -46,7 +46,7 @@ class MockService:
                 session.server_offer = await session.media.create_offer()
             except MediaError as exc:
                 await self.registry.close(session, "media_error")
-                raise ApiError(ErrorCode.INVALID_PARAMETER, f"media: {exc}") from None
+                raise ApiError(ErrorCode.INVALID_PARAMETER, str(exc)) from None
         return session
 
     async def start(self, session: Session, sdp: SessionDescription | None) -> str | None:
@@ -72,7 +72,7 @@ class MockService:
                     raise MediaError("no server offer to answer")
                 await session.media.accept_answer(sdp.sdp)
         except MediaError as exc:
-            raise ApiError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: sdp: {exc}") from None
+            raise ApiError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: {exc}") from None
         self.registry.mark(session, State.CONNECTING)
         self.registry.touch(session)
         return answer

@@ -73,7 +73,13 @@ class Room:
             await old.close(_leave(models.DUPLICATE_IDENTITY))
         participant = Participant(new_sid("PA_"), grant, channel, self._connected, self._data_from)
         self._participants[grant.identity] = participant
-        await participant.start(self._join_response(participant), self.feed, self._talking)
+        try:
+            await participant.start(self._join_response(participant), self.feed, self._talking)
+        except BaseException:
+            if self._participants.get(grant.identity) is participant:
+                del self._participants[grant.identity]
+            await participant.close(_leave(models.JOIN_FAILURE))
+            raise
         return participant
 
     async def leave(self, participant: Participant) -> None:

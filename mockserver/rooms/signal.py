@@ -87,10 +87,8 @@ async def signal(request: web.Request) -> web.StreamResponse:
         return ws
     try:
         participant = await room.join(grant, channel)
-    except MediaError as exc:
+    except MediaError as exc:  # the client was told (leave, JOIN_FAILURE)
         logger.warning("room %s: join failed: %s", room.name, exc)
-        channel.send(rtc.SignalResponse(leave=rtc.LeaveRequest(reason=models.JOIN_FAILURE)))
-        await channel.close()
         return ws
     try:
         async for message in ws:

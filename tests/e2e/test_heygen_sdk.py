@@ -73,6 +73,7 @@ def sdk_bundle() -> Path:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def mock(sdk_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mock]:
     tls = ensure_loopback_certificate(tmp_path_factory.mktemp("tls"))
+    assert tls.ca is not None
     app = create_app(Settings(speech=SpeechSettings(words_per_minute=900)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

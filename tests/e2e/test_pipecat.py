@@ -79,7 +79,8 @@ async def test_pipecat_heygen_client_runs_a_session(mock: tuple[web.Application,
         )
         client._api.BASE_URL = f"{base}/v1"
         tasks = TaskManager(loop=asyncio.get_running_loop())
-        await client.setup(FrameProcessorSetup(clock=SystemClock(), task_manager=tasks, pipeline_worker=None))
+        no_pipeline: Any = None  # the client never touches the pipeline worker
+        await client.setup(FrameProcessorSetup(clock=SystemClock(), task_manager=tasks, pipeline_worker=no_pipeline))
         try:
             await _until(lambda: len(heard) == 2)
             assert ("participant", "avatar") in heard and "connected" in heard

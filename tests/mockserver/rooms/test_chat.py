@@ -9,12 +9,12 @@ import pytest
 from aiohttp import WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
-from mockserver.api.common import SERVICE
 from mockserver.rooms.chat import END_OF_TURN_S, SILENCE_PROMPT_S, VOICE_TRANSCRIPT, VoiceActivity
 from mockserver.rooms.frames import Frame
 from mockserver.sessions import Session
 from tests.conftest import KEY
 from tests.mockserver.helpers import call
+from tests.mockserver.rooms.helpers import service_of
 
 RATE = 16000
 
@@ -60,7 +60,7 @@ async def _token_session(api: TestClient) -> tuple[str, Session]:
     bearer = {"Authorization": f"Bearer {token}"}
     data = (await call(api, "new", {"version": "v2"}, key=None, **bearer))[1]["data"]
     await call(api, "start", {"session_id": data["session_id"]}, key=None, **bearer)
-    session = api.server.app[SERVICE].registry.find(data["session_id"])
+    session = service_of(api).registry.find(data["session_id"])
     assert session is not None
     return token, session
 
@@ -108,7 +108,7 @@ async def test_voice_turns_and_push_to_talk(api: TestClient) -> None:
     assert kinds[:3] == ["user_talking_message", "user_end_message", "avatar_start_talking"]
     assert session.events[0]["message"] == VOICE_TRANSCRIPT
 
-    hub = api.server.app[SERVICE].rooms
+    hub = service_of(api).rooms
     hub.client_data(session, b'"push_to_talk:start"')
     assert (await ws.receive_json())["event_type"] == "user_start"
     hub.client_data(session, b'"push_to_talk:stop"')
@@ -122,7 +122,7 @@ async def test_voice_turns_and_push_to_talk(api: TestClient) -> None:
 
 async def test_room_data_forms(api: TestClient) -> None:
     _, session = await _token_session(api)
-    hub = api.server.app[SERVICE].rooms
+    hub = service_of(api).rooms
     for payload in (b'{"not": "text"}', b"\xff\xfe", b'"   "'):
         hub.client_data(session, payload)
     assert list(session.events) == []

@@ -10,11 +10,11 @@ from aiohttp import WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from mockserver.api.common import SERVICE
 from mockserver.clock import FakeClock
 from mockserver.rooms.realtime import UNDERRUN_GRACE_S
 from mockserver.sessions import Session, State
 from tests.mockserver.helpers import call
+from tests.mockserver.rooms.helpers import service_of
 
 
 def _audio(seconds: float) -> str:
@@ -24,7 +24,7 @@ def _audio(seconds: float) -> str:
 async def _connect(api: TestClient, **fields: Any) -> tuple[Session, Any]:
     data = (await call(api, "new", {"version": "v2", **fields}))[1]["data"]
     await call(api, "start", {"session_id": data["session_id"]})
-    session = api.server.app[SERVICE].registry.find(data["session_id"])
+    session = service_of(api).registry.find(data["session_id"])
     assert session is not None
     ws = await api.ws_connect(URL(data["realtime_endpoint"]).path_qs)
     assert await ws.receive_json() == {"type": "session.state_updated", "state": "connected"}
@@ -108,5 +108,5 @@ async def test_a_new_socket_replaces_the_old(api: TestClient) -> None:
     second = await api.ws_connect(f"/v1/realtime?session_id={session.session_id}")
     assert (await second.receive_json())["state"] == "connected"
     assert (await first.receive()).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
-    assert api.server.app[SERVICE].rooms.stats()["realtime_sockets"] == 1
+    assert service_of(api).rooms.stats()["realtime_sockets"] == 1
     await second.close()

@@ -22,11 +22,11 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from livekit.protocol import models, rtc
 
-from mockserver.api.common import SERVICE
 from mockserver.app import create_app
 from mockserver.config import Settings, SpeechSettings
 from mockserver.sessions import Session, State
 from tests.mockserver.helpers import call
+from tests.mockserver.rooms.helpers import service_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -64,7 +64,7 @@ class Signal:
                 self.received.append(rtc.SignalResponse.FromString(message.data))
 
     async def trickles(self, target: int, count: int) -> list[dict[str, Any]]:
-        found = []
+        found: list[dict[str, Any]] = []
         while len(found) < count:
             trickle = (await self.next("trickle")).trickle
             assert trickle.target == target
@@ -75,7 +75,7 @@ class Signal:
 async def _started(api: TestClient) -> tuple[Session, dict[str, Any]]:
     data = (await call(api, "new", {"version": "v2", "quality": "low"}))[1]["data"]
     assert (await call(api, "start", {"session_id": data["session_id"]}))[0] == 200
-    session = api.server.app[SERVICE].registry.find(data["session_id"])
+    session = service_of(api).registry.find(data["session_id"])
     assert session is not None
     return session, data
 
@@ -158,7 +158,7 @@ async def test_join_offer_trickle_ping_and_connect(api: TestClient) -> None:
         leave = (await signal.next("leave")).leave
         assert (leave.reason, leave.action) == (models.ROOM_DELETED, rtc.LeaveRequest.DISCONNECT)
         assert (await signal.ws.receive()).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
-        assert api.server.app[SERVICE].stats()["peer_connections"] == 0
+        assert service_of(api).stats()["peer_connections"] == 0
     finally:
         await pc.close()
 

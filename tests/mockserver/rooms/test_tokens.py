@@ -5,14 +5,15 @@ from __future__ import annotations
 import jwt
 import pytest
 from aiohttp.test_utils import TestClient
+from jwt.types import Options
 
-from mockserver.api.common import SERVICE
 from mockserver.clock import FakeClock
 from mockserver.rooms.tokens import API_KEY, RoomTokens, TokenRefused
 from tests.mockserver.helpers import call, new_session
+from tests.mockserver.rooms.helpers import service_of
 
 #: The fake clock is not the wall clock: only the mock judges expiry here.
-NO_EXP = {"verify_exp": False, "verify_nbf": False}
+NO_EXP: Options = {"verify_exp": False, "verify_nbf": False}
 
 
 def test_issue_carries_livekit_claims(clock: FakeClock) -> None:
@@ -61,7 +62,7 @@ def test_refusals(clock: FakeClock, claims: dict[str, object], status: int, reas
     assert refused.value.status == status
 
 
-@pytest.mark.parametrize("token", ["not-a-jwt", jwt.encode({"iss": API_KEY}, key=None, algorithm="none")])
+@pytest.mark.parametrize("token", ["not-a-jwt", jwt.encode({"iss": API_KEY}, key="", algorithm="none")])
 def test_garbage_and_unsigned_tokens(clock: FakeClock, token: str) -> None:
     with pytest.raises(TokenRefused, match="invalid authorization token"):
         RoomTokens(clock).verify(token)
@@ -73,7 +74,7 @@ def test_another_secret_is_a_bad_signature(clock: FakeClock) -> None:
 
 
 async def test_v2_sessions_get_two_room_tokens_v1_keeps_its_own(api: TestClient) -> None:
-    tokens = api.server.app[SERVICE].rooms.tokens
+    tokens = service_of(api).rooms.tokens
     data = (await call(api, "new", {"version": "v2"}))[1]["data"]
     client, agent = tokens.verify(data["access_token"]), tokens.verify(data["livekit_agent_token"])
     assert (client.identity, agent.identity, agent.kind) == ("client", "agent", "agent")
