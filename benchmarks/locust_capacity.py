@@ -84,11 +84,15 @@ if __name__ != "__main__":
 # --- the driver ---
 
 
-def p99(values: list[float]) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], 2)
+    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 2)
+
+
+def p99(values: list[float]) -> float | None:
+    return percentile(values, 0.99)
 
 
 def window(samples: list[dict[str, Any]], metric: str, start: float, end: float) -> list[float]:
@@ -148,7 +152,7 @@ def measure(url: str, users: int, seconds: float) -> dict[str, Any]:
         ended = time.time()
         locust_cpu = sum(watched.cpu_times()[:2]) - cpu_before
         output, _ = process.communicate(timeout=120)
-        if process.returncode != 0:
+        if process.returncode not in (0, 1):  # 1: some samples failed, which the row reports
             raise RuntimeError(f"locust exited {process.returncode}:\n{output[-3000:]}")
         run_file = next(Path(tmp).glob("*/samples.jsonl"))
         lines = [json.loads(line) for line in run_file.read_text().splitlines()]
@@ -160,15 +164,24 @@ def measure(url: str, users: int, seconds: float) -> dict[str, Any]:
         "direct_cores": round(direct_cpu / (ended - started), 2),
     }
     for metric in ("loop.lag", *METRICS):
+        mine, theirs = window(direct, metric, since, ended), window(loc, metric, since, ended)
         row[metric] = {
-            "direct_p99": p99(window(direct, metric, since, ended)),
-            "locust_p99": p99(window(loc, metric, since, ended)),
+            "n": [len(mine), len(theirs)],
+            "direct_p50": percentile(mine, 0.5),
+            "locust_p50": percentile(theirs, 0.5),
+            "direct_p99": p99(mine),
+            "locust_p99": p99(theirs),
         }
     for metric in ("bridge.rtt", "bridge.hub_lateness"):
         row[metric] = p99(window(loc, metric, since, ended))
+    row["errors"] = {
+        "direct": sum(1 for s in direct if not s["ok"] and s["ts"] >= since),
+        "locust": sum(1 for s in loc if not s["ok"] and since <= s["ts"] <= ended),
+    }
     lag = row["loop.lag"]
     row["overhead_p99_ms"] = round((lag["locust_p99"] or 0.0) - (lag["direct_p99"] or 0.0), 2)
-    row["ok"] = row["overhead_p99_ms"] < BUDGET_MS
+    # Failed samples mean the machine (or the mock) gave out: nothing is sustained at that level.
+    row["ok"] = row["overhead_p99_ms"] < BUDGET_MS and not any(row["errors"].values())
     return row
 
 
@@ -204,11 +217,10 @@ def bridge_only(users: int, seconds: float) -> dict[str, Any]:
     gevent.joinall([gevent.spawn(user, random.Random(i)) for i in range(users)])
     tick.kill()
     bridge.close()
-    added.sort()
     return {
         "users": users,
         "calls": len(added),
-        "added_p50_ms": round(added[len(added) // 2], 2),
+        "added_p50_ms": percentile(added, 0.5),
         "added_p99_ms": p99(added),
         "hub_lateness_p99_ms": p99(lateness),
     }
@@ -228,11 +240,11 @@ def main() -> int:
             print(json.dumps(bridge_only(users, args.seconds)), flush=True)
         return 0
 
-    from loadtests._target import EmbeddedMock
+    from loadtests._target import LOAD_CONCURRENCY_LIMIT, EmbeddedMock
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        mock = EmbeddedMock(KEY, 100_000, Path(tmp) / "mock.log", media_workers=os.cpu_count())
+        mock = EmbeddedMock(KEY, LOAD_CONCURRENCY_LIMIT, Path(tmp) / "mock.log", media_workers=os.cpu_count())
         try:
             url = mock.wait_ready()
             for users in (int(n) for n in args.levels.split(",")):

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 SUCCESS = 100
+#: Sessions whose tier/codec labels a client remembers (the open ones always, then the most recent).
+MAX_LABELLED_SESSIONS = 1024
 _AVATARS = TypeAdapter(list[AvatarInfo])
 
 
@@ -128,6 +130,10 @@ class StreamingClient:
             NewSessionData, await self._call("streaming.new", "POST", "/v1/streaming.new", fields, labels=labels)
         )
         self._session_labels[data.session_id] = labels
+        if len(self._session_labels) > MAX_LABELLED_SESSIONS:  # a long-lived client: forget the oldest closed
+            stale = next((sid for sid in self._session_labels if sid not in self._open), None)
+            if stale is not None:
+                del self._session_labels[stale]
         self._open.add(data.session_id)
         return data
 

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from harness.client import StreamingClient
 from harness.errors import StreamingError
+from harness.media import MediaStats
 from harness.metrics import MemorySink, RunWriter, SampleSink, Tee
 from harness.session import SpeechResult
 
@@ -104,6 +105,7 @@ async def _probe(args: argparse.Namespace, base_url: str, key: str, console: Con
     texts = list(args.text or SENTENCES)
     texts = [texts[i % len(texts)] for i in range(args.sentences)]
     results: list[SpeechResult] = []
+    stats: MediaStats | None = None
     code = EXIT_OK
     try:
         client = StreamingClient(base_url, key, sink=sink, timeout=args.timeout, labels={"scenario": "probe"})
@@ -119,7 +121,9 @@ async def _probe(args: argparse.Namespace, base_url: str, key: str, console: Con
     except StreamingError as exc:
         console.print(f"avatar-probe: {exc}")
         code = EXIT_FAILED
-        stats = None
+    except asyncio.CancelledError:  # Ctrl-C: the session has been stopped on the way out
+        code = EXIT_INTERRUPTED
+        raise
     finally:
         if writer is not None:
             writer.close(code)
@@ -137,7 +141,7 @@ def _run_context(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     }
 
 
-def _print(console: Console, memory: MemorySink, results: list[SpeechResult], stats: Any) -> None:
+def _print(console: Console, memory: MemorySink, results: list[SpeechResult], stats: MediaStats | None) -> None:
     if results:
         speech = Table(title="Speech")
         for column in ("#", "task", "duration ms", "event ms", "onset ms", "received ms"):

@@ -39,8 +39,10 @@ class FirstFrame:
 class AvatarRoom:
     """One client in one session's room; ``async with AvatarRoom() as room: await room.join(url, token)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """``on_event`` also hears each avatar event as it arrives (e.g. ``harness.session.Session._on_event``)."""
         self.room = rtc.Room()
+        self._on_event = on_event
         self.events: list[RoomEvent] = []
         self.joined_at: float | None = None
         #: Why the room closed on us (``rtc.DisconnectReason`` value), once it has.
@@ -131,6 +133,8 @@ class AvatarRoom:
             return
         received = RoomEvent(time.perf_counter(), event)
         self.events.append(received)
+        if self._on_event is not None:
+            self._on_event(event)
         for wanted, future in self._waiters:
             if not future.done() and wanted(event):
                 future.set_result(received)

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import select
 import types
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import gevent
@@ -321,15 +321,3 @@ async def _cancel_and_wait(scope: set[asyncio.Task[Any]], timeout: float) -> Non
             task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=timeout)
-
-
-def wait_all(bridge: AsyncBridge, coros: list[Awaitable[Any]], timeout: float) -> list[Any]:
-    """Run several awaitables concurrently on the bridge; results (or exceptions) in order."""
-
-    async def gather() -> list[Any]:
-        return await asyncio.gather(*coros, return_exceptions=True)
-
-    return bridge.run(gather(), timeout)
-
-
-__all__ = ["AsyncBridge", "BridgeClosed", "BridgeTimeout", "wait_all"]

@@ -34,7 +34,15 @@ from harness.client import StreamingClient
 from harness.errors import StreamingError
 from harness.metrics import RunWriter, make_sample, new_run_id
 from loadtests._bridge import AsyncBridge, patch_loop_libraries
-from loadtests._target import API_KEY_ENV, EmbeddedMock, Target, TargetRefused, new_mock_key, resolve
+from loadtests._target import (
+    API_KEY_ENV,
+    LOAD_CONCURRENCY_LIMIT,
+    EmbeddedMock,
+    Target,
+    TargetRefused,
+    new_mock_key,
+    resolve,
+)
 from reports import build_report, update_index
 
 log = logging.getLogger("loadtests")
@@ -49,6 +57,9 @@ SEND_INTERVAL_S = 0.5
 GAUGE_INTERVAL_S = 1.0
 #: The GIL switch interval of a locust process (Python's default is 5 ms); see docs/load-scenarios.md.
 GIL_SWITCH_INTERVAL_S = 0.001
+#: REST timeouts of the harness client, per target kind.
+MOCK_REST_TIMEOUT_S = 30.0
+REAL_REST_TIMEOUT_S = 90.0
 #: How long the end of a run waits for workers' last samples and for open sessions to stop.
 FLUSH_TIMEOUT_S = 30.0
 CLEANUP_TIMEOUT_S = 15.0
@@ -210,7 +221,7 @@ class Runtime:
         key = os.environ.get(API_KEY_ENV, "").strip() or new_mock_key()
         limit = getattr(opts, "mock_concurrency_limit", None)
         if limit is None and CONCURRENCY not in self.scenarios:
-            limit = 100_000
+            limit = LOAD_CONCURRENCY_LIMIT
         run_dir = Path(getattr(opts, "run_dir", "reports/runs"))
         self.mock = EmbeddedMock(
             key,
@@ -246,8 +257,14 @@ class Runtime:
         if target is None:
             raise StopUser()  # the target was refused (logged): this user opens nothing
 
+        # The real streaming.new sometimes takes about a minute; a client that gives up first never learns the id
+        # of the session it may still have created (and so cannot stop it).
+        timeout = REAL_REST_TIMEOUT_S if target.kind == "real" else MOCK_REST_TIMEOUT_S
+
         async def make() -> StreamingClient:
-            return StreamingClient(target.host, api_key=target.api_key, sink=self.sink, labels={"scenario": scenario})
+            return StreamingClient(
+                target.host, api_key=target.api_key, timeout=timeout, sink=self.sink, labels={"scenario": scenario}
+            )
 
         client = self.bridge.run(make(), 10.0)
         self.clients.add(client)

@@ -13,6 +13,7 @@ name) and then alone; ``locust -f loadtests/`` without tags runs the other scena
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -64,10 +65,18 @@ class StepMonitor:
     media: bool
     window_s: float
     samples: list[dict[str, Any]] = field(default_factory=list)
+    #: Failures among the samples already let go by ``forget_before``.
+    earlier_failures: int = 0
 
     def observe(self, sample: dict[str, Any]) -> None:
         if not sample["ok"] or sample["metric"].startswith("media."):
             self.samples.append(sample)
+
+    def forget_before(self, ts: float) -> None:
+        """Drop what no later step is judged on (a long staircase would otherwise keep every window)."""
+        gone = [s for s in self.samples if s["ts"] < ts]
+        self.earlier_failures += sum(1 for s in gone if not s["ok"])
+        self.samples = [s for s in self.samples if s["ts"] >= ts]
 
     def failed_since(self, started: float) -> bool:
         """Whether anything failed since ``started``: the step's verdict need not wait for its end."""
@@ -117,7 +126,8 @@ def _below_target(sample: dict[str, Any]) -> bool:
 class ConcurrencyShape(LoadTestShape):
     """Steps of ``--step-users`` sessions every ``--step-seconds`` until a step fails (or the run time ends)."""
 
-    # Read -t ourselves (a bound on the whole search) and keep locust from warning about -u/-r for other scenarios.
+    # -u/-r are ignored and -t (applied by locust) bounds the whole search; this also keeps locust from warning
+    # about -u/-r in runs of the other scenarios, where the shape is switched off.
     use_common_options = True
 
     def __init__(self) -> None:
@@ -125,6 +135,10 @@ class ConcurrencyShape(LoadTestShape):
         self._reset()
 
     def _reset(self) -> None:
+        old: StepMonitor | None = getattr(self, "monitor", None)
+        if old is not None:  # a new run in the web UI: the last run's monitor stops listening
+            with contextlib.suppress(RuntimeError, ValueError):
+                runtime().observers.remove(old.observe)
         self.monitor: StepMonitor | None = None
         self.verdicts: list[StepVerdict] = []
         self.users = 0
@@ -154,6 +168,7 @@ class ConcurrencyShape(LoadTestShape):
             if not verdict.ok or self.users + step_users > int(getattr(opts, "max_step_users", 200)):
                 self._finish(rt)
                 return None
+            self.monitor.forget_before(now)
             self._next_step(self.users + step_users, now)
         return self.users, float(step_users)
 
@@ -186,7 +201,9 @@ class ConcurrencyShape(LoadTestShape):
         # The failing step is the finding, not an error of the run: exit 0 when it is the only place anything failed.
         if self.monitor is not None and failed and runner is not None and not runner.exceptions:
             last = failed[-1]
-            earlier = [s for s in self.monitor.samples if not s["ok"] and s["ts"] < self.step_started]
+            earlier = self.monitor.earlier_failures + sum(
+                1 for s in self.monitor.samples if not s["ok"] and s["ts"] < self.step_started
+            )
             if last is self.verdicts[-1] and not earlier and any(v.ok for v in self.verdicts):
                 rt.environment.process_exit_code = 0
 

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from avatar_contract.codes import ErrorCode
-from mockserver.api import admin_routes, avatar_routes, openapi, session_routes, speech_routes
+from mockserver.api import admin_routes, avatar_routes, network_routes, openapi, session_routes, speech_routes
 from mockserver.api.common import SERVICE
 from mockserver.api.envelope import error_response
 from mockserver.clock import Clock
 from mockserver.config import Settings
 from mockserver.errors import ApiError
-from mockserver.media import MediaPlane
+from mockserver.media import MediaPlane, WorkerMediaPlane
 from mockserver.rooms import endpoints, signal
 from mockserver.service import MockService
 
@@ -103,7 +103,9 @@ def create_app(
     """Build the mock. ``media=False`` leaves out the WebRTC plane (control-plane-only, e.g. unit tests)."""
     settings = settings or Settings()
     use_media = settings.media.enabled if media is None else media
-    plane = MediaPlane(settings) if use_media else None
+    plane: MediaPlane | None = None
+    if use_media:  # more than one media worker: peers run in child processes
+        plane = WorkerMediaPlane(settings) if settings.media.workers > 1 else MediaPlane(settings)
     service = MockService(settings, clock=clock, media=plane)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -112,6 +114,7 @@ def create_app(
     app[SERVICE] = service
     for module in (session_routes, speech_routes, avatar_routes, admin_routes, openapi, signal, endpoints):
         app.add_routes(module.routes)
+    app.add_routes(network_routes.routes)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await service.start_up()

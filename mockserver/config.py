@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -131,6 +131,69 @@ class MediaSettings(BaseModel):
     stun_port: int = Field(default=0, ge=0, le=65535, description="Loopback STUN responder port; 0 picks one.")
 
 
+class NetworkConditions(BaseModel):
+    """How bad the network between the mock and one client is, applied to everything the mock sends.
+
+    Defined here rather than in ``mockserver.media.impairments`` (which re-exports it) so settings can hold a
+    table of named profiles without importing the media plane. All defaults mean "no impairment".
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str | None = Field(default=None, description="The named profile these came from (a label only).")
+    loss_percent: float = Field(default=0.0, ge=0, le=100, description="Datagrams lost on the wire, on average.")
+    burst_length: float = Field(
+        default=1.0, ge=1, le=100, description="Mean run of consecutive losses (Gilbert model); 1 = independent."
+    )
+    delay_ms: float = Field(default=0.0, ge=0, le=10_000, description="One-way delay added to every datagram.")
+    jitter_ms: float = Field(
+        default=0.0, ge=0, le=5_000, description="Standard deviation of the delay (it wanders; order is kept)."
+    )
+    bandwidth_kbps: float | None = Field(
+        default=None, gt=0, le=10_000_000, description="Bottleneck rate (kbit/s); None = no cap."
+    )
+    queue_ms: float = Field(
+        default=250.0, ge=0, le=10_000, description="Bottleneck queue: datagrams that would wait longer are dropped."
+    )
+    outage_s: float = Field(
+        default=0.0, ge=0, le=3600, description="Length of a full outage (nothing sent or heard); 0 = none."
+    )
+    outage_start_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="Seconds from when the conditions apply (or the peer connects, if later) to the outage.",
+    )
+
+    @model_validator(mode="after")
+    def _burst_fits_loss(self) -> NetworkConditions:
+        if self.burst_length > 1 and 0 < self.loss_percent < 100:
+            loss = self.loss_percent / 100
+            if loss / (self.burst_length * (1 - loss)) > 1:
+                raise ValueError("burst_length too short for this loss_percent (need loss/(1-loss) <= burst_length)")
+        return self
+
+    @property
+    def impairs(self) -> bool:
+        """False when these conditions change nothing (the send path then skips them)."""
+        return bool(
+            self.loss_percent or self.delay_ms or self.jitter_ms or self.bandwidth_kbps is not None or self.outage_s
+        )
+
+
+#: Named network profiles (users add their own under ``network_profiles`` in the settings file).
+NETWORK_PROFILES: dict[str, NetworkConditions] = {
+    "none": NetworkConditions(),
+    "good-wifi": NetworkConditions(bandwidth_kbps=30_000, delay_ms=10, jitter_ms=3, loss_percent=0.1),
+    "regular-4g": NetworkConditions(bandwidth_kbps=4_000, delay_ms=60, jitter_ms=15, loss_percent=0.5),
+    "poor-4g": NetworkConditions(bandwidth_kbps=1_000, delay_ms=150, jitter_ms=40, loss_percent=3, burst_length=2),
+    "regular-3g": NetworkConditions(bandwidth_kbps=750, delay_ms=250, jitter_ms=10, loss_percent=1.5),
+    "lossy": NetworkConditions(loss_percent=10),
+    "call-drop": NetworkConditions(bandwidth_kbps=50, delay_ms=500, loss_percent=20, burst_length=3),
+    "outage": NetworkConditions(outage_start_s=5, outage_s=10),
+}
+
+
 class TlsSettings(BaseModel):
     """HTTPS/WSS. The official SDK builds ``wss://<hostname>/v1/ws/...`` without the port, so browser clients
     need the mock on TLS (port 443, or mapped there). Without ``cert_file``/``key_file`` a certificate for
@@ -174,6 +237,10 @@ class Settings(BaseSettings):
     tier_profiles: dict[str, dict[str, Tier]] = Field(default_factory=lambda: dict(TIER_PROFILES))
     latency_profile: str = "fast"
     latency_profiles: dict[str, LatencyProfile] = Field(default_factory=lambda: dict(LATENCY_PROFILES))
+    network_profiles: dict[str, NetworkConditions] = Field(
+        default_factory=lambda: dict(NETWORK_PROFILES),
+        description="Named network conditions for PUT /__admin/network and harness --network-profile.",
+    )
     speech: SpeechSettings = SpeechSettings()
     media: MediaSettings = MediaSettings()
     tls: TlsSettings = TlsSettings()
@@ -185,6 +252,14 @@ class Settings(BaseSettings):
         if any(not k.strip() for k in keys):
             raise ValueError("api keys must not be blank")
         return keys
+
+    @field_validator("network_profiles")
+    @classmethod
+    def _network_profiles_extend_the_builtins(
+        cls, profiles: dict[str, NetworkConditions]
+    ) -> dict[str, NetworkConditions]:
+        """A settings file or patch adds profiles (or redefines one); the built-in ones stay."""
+        return {**NETWORK_PROFILES, **profiles}
 
     @model_validator(mode="after")
     def _profiles_exist(self) -> Settings:

@@ -19,11 +19,12 @@ from aiortc import (
 from aiortc import sdp as aiosdp
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
-from mockserver.config import MediaSettings, Tier
+from mockserver.config import MediaSettings, NetworkConditions, Tier
 from mockserver.media import sdp
 from mockserver.media.clips import ClipLibrary
 from mockserver.media.errors import MediaError
 from mockserver.media.ice import prepare_loopback_ice
+from mockserver.media.impairments import NetworkShaper, ice_protocols
 from mockserver.media.sender import Pacer
 from mockserver.media.sender import install as install_lean_rtp
 from mockserver.media.tracks import AudioReplayTrack, ReplayState, VideoReplayTrack
@@ -83,6 +84,7 @@ class AvatarPeer:
         self._timer: asyncio.TimerHandle | None = None
         self._last_heard = self._loop.time()
         self._close_task: asyncio.Future[None] | None = None
+        self._shaper = NetworkShaper()
         self._level = sdp.h264_level(tier.width, tier.height, tier.fps, tier.bitrate_kbps) if codec == "H264" else None
 
     # ------------------------------------------------------------------------------------ signaling
@@ -102,6 +104,7 @@ class AvatarPeer:
                 await pc.setLocalDescription(offer)
             except InvalidStateError as exc:  # closed meanwhile
                 raise MediaError("media: session closed") from exc
+            self._shaper.attach(ice_protocols(pc))
             return self._local_sdp(pc)
 
     async def accept_answer(self, sdp_text: str) -> None:
@@ -136,6 +139,7 @@ class AvatarPeer:
                 await pc.setLocalDescription(answer)
             except InvalidStateError as exc:
                 raise MediaError("media: session closed") from exc
+            self._shaper.attach(ice_protocols(pc))
             await self._after_negotiation(pc)
             return self._local_sdp(pc)
 
@@ -246,7 +250,24 @@ class AvatarPeer:
             "keyframe_requests": video.keyframe_requests if video else 0,
             "keyframes_sent": video.keyframes_sent if video else 0,
             "audio_packets_sent": audio.frames_sent if audio else 0,
+            **self._shaper.stats(),
         }
+
+    # ------------------------------------------------------------------------------------- network
+
+    def set_network(self, conditions: NetworkConditions | None) -> None:
+        """This session's own network conditions, from now on (None: back to the plane's default)."""
+        self._shaper.set_own(conditions)
+        logger.info("session %s: network %s", self.session_id, _describe(self._shaper.effective))
+
+    def set_default_network(self, conditions: NetworkConditions | None) -> None:
+        """The plane's global conditions; they apply while this session has none of its own."""
+        self._shaper.set_default(conditions)
+
+    @property
+    def network(self) -> NetworkConditions | None:
+        """The session's own conditions (None when it follows the plane's default)."""
+        return self._shaper.own
 
     def _open_channel(self, pc: RTCPeerConnection) -> None:
         channel = pc.createDataChannel("events")
@@ -270,6 +291,7 @@ class AvatarPeer:
         state = pc.connectionState
         if state == "connected" and self._reported != "connected":
             self._heard()
+            self._shaper.connected()
             self._arm(self._silence_check_period(), self._check_silence)
         if state in _REPORTED_STATES:
             self._report(state)
@@ -344,5 +366,12 @@ class AvatarPeer:
             if self._pc is not None:
                 await self._pc.close()
         finally:
+            self._shaper.close()
             self._report("closed")
             self._on_closed(self)
+
+
+def _describe(conditions: NetworkConditions | None) -> str:
+    if conditions is None:
+        return "unimpaired"
+    return conditions.profile or conditions.model_dump_json(exclude_defaults=True)

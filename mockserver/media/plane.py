@@ -16,7 +16,7 @@ from typing import get_args
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
-from mockserver.config import Settings, Tier
+from mockserver.config import NetworkConditions, Settings, Tier
 from mockserver.media import sdp
 from mockserver.media.clips import ClipLibrary
 from mockserver.media.errors import MediaError
@@ -59,6 +59,7 @@ class MediaPlane:
         self._stun = StunResponder()
         self._pacer = Pacer()
         self._peers: set[AvatarPeer] = set()
+        self._default_network: NetworkConditions | None = None
         self._state = "new"
 
     async def start(self) -> None:
@@ -103,6 +104,17 @@ class MediaPlane:
     def peer_count(self) -> int:
         return len(self._peers)
 
+    @property
+    def network(self) -> NetworkConditions | None:
+        """The global network conditions (None: unimpaired)."""
+        return self._default_network
+
+    def set_network(self, conditions: NetworkConditions | None) -> None:
+        """Global conditions for every AvatarPeer, open or future, that has none of its own (None clears)."""
+        self._default_network = conditions
+        for peer in self._peers:
+            peer.set_default_network(conditions)
+
     def open_peer(self, session_id: str, tier: Tier, codec: VideoCodec, on_state: Callable[[str], None]) -> AvatarPeer:
         if self._state != "running":
             raise MediaError("media: media plane is not running")
@@ -118,6 +130,7 @@ class MediaPlane:
             settings=self._settings.media,
             on_closed=self._peers.discard,
         )
+        peer.set_default_network(self._default_network)
         self._peers.add(peer)
         return peer
 

@@ -5,9 +5,9 @@ and serializes an ``RtpPacket`` object per RTP packet before handing it through 
 coroutines to the socket. Replayed clips never change, so here each clip is packetized once (shared
 by every session), a ``Pacer`` wakes once per 20 ms tick for every session of the process, the RTP
 header is serialized once per stream (timestamps patched per frame, sequence number and marker per
-packet), and each packet gets SRTP protection and a ``sendto`` on the nominated ICE socket. RTCP sender
-reports, NACK retransmission (with RTX), stats and keyframe requests keep working through the sender's
-own state.
+packet), and each packet gets SRTP protection and a ``sendto`` on the nominated ICE socket (or goes to the
+socket's ``NetworkShaper`` when the session's network is impaired). RTCP sender reports, NACK retransmission
+(with RTX), stats and keyframe requests keep working through the sender's own state.
 
 This relies on aiortc/aioice private attributes. ``install`` checks for them and, if this aiortc
 lacks any, leaves the stock loop in place (the tracks also serve it through ``recv``).
@@ -31,6 +31,7 @@ from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
 from aiortc.utils import random32
 
 from mockserver.media.clips import EncodedClip
+from mockserver.media.impairments import shaper_for
 
 if TYPE_CHECKING:
     from mockserver.media.tracks import ReplayTrack
@@ -224,6 +225,9 @@ class LeanRtp:
         if dtls._state is not DtlsState.CONNECTED or udp is None or srtp is None or udp.is_closing():
             return  # not (or no longer) connected: the slot passes unsent, as a freeze
         address = pair.remote_addr  # type: ignore[union-attr]  # udp is not None, so neither is pair
+        shaper = shaper_for(pair.protocol)  # type: ignore[union-attr]
+        if shaper is not None and shaper.idle:
+            shaper = None  # an unimpaired link: straight to the socket with the others
         rtp_timestamp = (self._origin + timestamp) & 0xFFFFFFFF
         header = bytearray(self._header)
         header[4:8] = rtp_timestamp.to_bytes(4, "big")
@@ -237,7 +241,10 @@ class LeanRtp:
             packet = bytes(header) + payload
             history[seq % RTP_HISTORY_SIZE], history_seq[seq % RTP_HISTORY_SIZE] = packet, seq
             protected = srtp.protect(packet)
-            outbox.append((udp, protected, address))
+            if shaper is not None:
+                shaper.send(udp, protected, address)
+            else:
+                outbox.append((udp, protected, address))
             octets += len(payload)
             size += len(protected)
             seq = (seq + 1) & 0xFFFF

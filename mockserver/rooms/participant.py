@@ -155,7 +155,7 @@ class Participant:
     def _publisher(self) -> Publisher:
         """Made on first use: clients may trickle its candidates before its offer arrives."""
         if self.publisher is None:
-            self.publisher = Publisher(lambda _: None, lambda data: self._on_data(self, data))
+            self.publisher = Publisher(lambda data: self._on_data(self, data))
         return self.publisher
 
     def _trickle(self, candidates: list[CandidateInit], target: rtc.SignalTarget) -> None:

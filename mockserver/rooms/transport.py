@@ -174,7 +174,10 @@ class Subscriber(Transport):
             transceiver.sender._stream_id = f"{participant_sid}|{track_sid}"
             transceiver.sender._track_id = track_sid
         async with self._lock:
-            text, candidates = await self._set_local(await self.pc.createOffer())
+            try:
+                text, candidates = await self._set_local(await self.pc.createOffer())
+            except InvalidStateError as exc:  # closed meanwhile: the client left during the join
+                raise MediaError("media: participant left") from exc
         if codec == "H264":
             text = sdp.set_h264_level(text, sdp.h264_level(tier.width, tier.height, tier.fps, tier.bitrate_kbps))
         return text, candidates
@@ -212,9 +215,9 @@ class Subscriber(Transport):
 class Publisher(Transport):
     """The client's offers (data channels; renegotiations too), answered by the server."""
 
-    def __init__(self, on_state: Callable[[str], None], on_data: Callable[[bytes], None]) -> None:
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
         # Balanced bundling: aiortc mishandles a max-bundle answerer whose client lists data first.
-        super().__init__(RTCBundlePolicy.BALANCED, on_state, on_data)
+        super().__init__(RTCBundlePolicy.BALANCED, lambda _: None, on_data)
 
     async def answer(self, text: str) -> tuple[str, list[CandidateInit]]:
         async with self._lock:

@@ -83,7 +83,8 @@ async def test_sdk_receives_the_avatar_and_its_events(mock: Mock, scheme: str, q
     session = mock.app[SERVICE].registry.find(data["session_id"])
     assert session is not None and session.state is State.CONNECTING
     tier = Settings().tiers[quality]
-    async with AvatarRoom() as room:
+    heard: list[dict[str, Any]] = []
+    async with AvatarRoom(on_event=heard.append) as room:
         await room.join(data["url"], data["access_token"])
         frame = await room.wait_first_frame()
         assert (frame.width, frame.height) == (tier.width, tier.height)
@@ -107,6 +108,7 @@ async def test_sdk_receives_the_avatar_and_its_events(mock: Mock, scheme: str, q
 
         await mock.call(base, "stop", {"session_id": data["session_id"]})
         assert await room.wait_disconnected() == rtc.DisconnectReason.ROOM_DELETED
+    assert heard == [e.event for e in room.events]
     assert mock.app[SERVICE].stats()["peer_connections"] == 0
 
 

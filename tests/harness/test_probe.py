@@ -56,21 +56,22 @@ def test_loopback_detection() -> None:
     assert not is_loopback_url("http://192.0.2.10:8080")
 
 
-def test_ctrl_c_stops_the_session(heygen_mock: HeygenTarget) -> None:
+def test_ctrl_c_stops_the_session(heygen_mock: HeygenTarget, tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
     probe = subprocess.Popen(
-        [sys.executable, "-m", "harness.probe", "--base-url", heygen_mock.url, "-n", "20"],
+        [sys.executable, "-m", "harness.probe", "--base-url", heygen_mock.url, "-n", "20", "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "HEYGEN_API_KEY": "probe-test-key"},
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not any(s["status"] == "connected" for s in heygen_mock.admin.sessions()):
             assert probe.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         probe.send_signal(signal.SIGINT)
-        output, _ = probe.communicate(timeout=30)
+        output, _ = probe.communicate(timeout=60)
     finally:
         if probe.poll() is None:
             probe.kill()
@@ -78,3 +79,8 @@ def test_ctrl_c_stops_the_session(heygen_mock: HeygenTarget) -> None:
     assert "interrupted" in output
     (session,) = heygen_mock.admin.sessions()
     assert (session["status"], session["close_reason"]) == ("closed", "stopped")
+    assert json.loads(out.read_text().splitlines()[-1]) == {
+        "kind": "run_end",
+        "ended_at": pytest.approx(time.time(), abs=120),
+        "exit_code": 130,
+    }

@@ -7,6 +7,7 @@ default path: no ``--host``); the distributed run is a master with two workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtests._target import EmbeddedMock
+from loadtests._target import LOAD_CONCURRENCY_LIMIT, EmbeddedMock
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests")]
@@ -33,6 +34,8 @@ EXPECTED = {
     "speech": SETUP | {"speech.event", "speech.onset", "speech.duration_error", "interrupt.latency"},
     "bandwidth": SETUP | {"media.bitrate", "media.fps", "media.freezes", "media.packet_loss", "media.jitter"},
 }
+#: Metrics recorded only when sessions close, i.e. after a run has been told to stop.
+AT_STOP = {"session.stop"}
 MOCK_KEY = "test-loadtests-key"
 TIER_KBPS = {"low": 500, "medium": 1000, "high": 2000}
 
@@ -111,7 +114,7 @@ def assert_clean(run: Run, expected: set[str], held: bool = True) -> None:
 @pytest.fixture(scope="module")
 def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One mock for the scenarios that do not test the embedded one, without a session limit to hit."""
-    mock = EmbeddedMock(MOCK_KEY, 100_000, tmp_path_factory.mktemp("mock") / "mock.log", media_workers=1)
+    mock = EmbeddedMock(MOCK_KEY, LOAD_CONCURRENCY_LIMIT, tmp_path_factory.mktemp("mock") / "mock.log", media_workers=1)
     try:
         yield mock.wait_ready(180)
     finally:
@@ -120,39 +123,79 @@ def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def parallel_runs(mock_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Creation, speech, bandwidth, a run cut short by Ctrl-C and two refused runs, all at once."""
+    """Creation, speech, bandwidth, a run cut short by Ctrl-C and two refused runs, all at once.
+
+    Creation ends by its run time. Speech and bandwidth are stopped (Ctrl-C, as a user would) as soon as
+    their run file holds every metric they must produce, with ``-t`` as the bound: a few seconds on a quiet
+    machine, longer when it is busy, instead of failing there.
+    """
     common = ["--headless", "--host", mock_url]
     args = {
-        "creation": ["-t", "5s", "-u", "3", "-r", "3", "--tags", "creation"],
-        "speech": [  # an interrupted sentence, then one heard to its end: a little longer
-            "-t", "8s", "-u", "3", "-r", "3", "--tags", "speech",
+        "creation": ["-t", "10s", "-u", "3", "-r", "3", "--tags", "creation"],
+        "speech": [
+            "-t", "60s", "-u", "3", "-r", "3", "--tags", "speech",
             "--sentences", "short", "--interrupt-every", "2", "--think-time", "0.2,0.5",
         ],
-        "bandwidth": ["-t", "5s", "-u", "6", "-r", "6", "--tags", "bandwidth", "--media-window", "1.5"],
+        "bandwidth": ["-t", "60s", "-u", "6", "-r", "6", "--tags", "bandwidth", "--media-window", "1.5"],
+        # Ctrl-C in the middle of a run that holds sessions: all must be stopped, the report still built.
+        "interrupted": ["-t", "60s", "-u", "3", "-r", "3", "--tags", "speech"],
     }  # fmt: skip
-    dirs = {name: tmp_path_factory.mktemp(name) for name in [*args, "interrupted", "refused", "no_key"]}
+    dirs = {name: tmp_path_factory.mktemp(name) for name in [*args, "refused", "no_key"]}
     runs = {name: start(common + extra, dirs[name], MOCK_KEY) for name, extra in args.items()}
     # Runs that must be refused before any request (no key in their environment).
     runs["refused"] = start(["--headless", "-t", "2s", "--host", "https://api.heygen.com"], dirs["refused"])
     runs["no_key"] = start(["--headless", "-t", "2s", "--heygen-real"], dirs["no_key"])
-    # Ctrl-C in the middle of a run that holds sessions: they must all be stopped, and the report still built.
-    held = ["--headless", "-t", "60s", "--host", mock_url, "-u", "3", "-r", "3", "--tags", "speech"]
-    runs["interrupted"] = interrupted = start(held, dirs["interrupted"], MOCK_KEY)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and count(dirs["interrupted"], "session.first_frame") < 3:
-        time.sleep(0.2)
-    interrupted.send_signal(signal.SIGINT)
+    stop_when_measured(
+        {
+            "speech": (runs["speech"], dirs["speech"], lambda s: measured(s, EXPECTED["speech"] - AT_STOP)),
+            "bandwidth": (
+                runs["bandwidth"],
+                dirs["bandwidth"],
+                lambda s: measured(s, EXPECTED["bandwidth"] - AT_STOP, 6),
+            ),
+            "interrupted": (
+                runs["interrupted"],
+                dirs["interrupted"],
+                lambda s: sum(x["metric"] == "session.first_frame" for x in s) >= 3,
+            ),
+        }
+    )
     return {name: finish(process) for name, process in runs.items()}
 
 
-def count(run_dir: Path, metric: str) -> int:
-    """Samples of ``metric`` written so far to the run file under ``run_dir``."""
-    return sum(
-        1
-        for path in run_dir.glob("*/samples.jsonl")
-        for line in path.read_text().splitlines()
-        if f'"metric": "{metric}"' in line
-    )
+def so_far(run_dir: Path) -> list[dict[str, Any]]:
+    """The samples a running locust has written to the run file under ``run_dir`` so far."""
+    found = []
+    for path in run_dir.glob("*/samples.jsonl"):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line being written
+                found.append(json.loads(line))
+    return [line for line in found if line.get("kind") == "sample"]
+
+
+def measured(samples: list[dict[str, Any]], expected: set[str], combos: int = 1) -> bool:
+    """Every expected metric is in, sessions were live, and ``combos`` tier x codec pairs sent media."""
+    metrics = {s["metric"] for s in samples}
+    live = any(s["metric"] == "sessions.live" and s["value"] for s in samples)
+    pairs = {(s["tier"], s["codec"]) for s in samples if s["metric"] == "media.bitrate"}
+    return expected <= metrics and live and len(pairs) >= combos
+
+
+def stop_when_measured(
+    waits: dict[str, tuple[subprocess.Popen[str], Path, Callable[[list[dict[str, Any]]], bool]]],
+    timeout: float = RUN_TIMEOUT_S,
+) -> None:
+    """Ctrl-C each run once its condition holds on its run file (a run that ends by itself is left alone)."""
+    pending = dict(waits)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name, (process, run_dir, ready) in list(pending.items()):
+            if process.poll() is not None:
+                del pending[name]
+            elif ready(so_far(run_dir)):
+                process.send_signal(signal.SIGINT)
+                del pending[name]
+        time.sleep(0.3)
 
 
 def test_creation(parallel_runs: dict[str, Run]) -> None:
@@ -209,11 +252,23 @@ def test_concurrency_finds_the_limit(tmp_path: Path) -> None:
 
 
 def test_distributed_all_scenarios(mock_url: str, tmp_path: Path) -> None:
-    """Master and two workers, no tags (every scenario but concurrency): workers' samples reach the master."""
-    args = ["--master", "--expect-workers", "2", "--headless", "-u", "6", "-r", "6", "-t", "6s",
+    """Master and two workers, no tags (every scenario but concurrency): workers' samples reach the master.
+
+    The master is stopped with Ctrl-C once both workers' samples of every scenario are in its run file, so the
+    distributed end of a run (workers flush their last samples before the report) is what gets tested.
+    """
+    args = ["--master", "--expect-workers", "2", "--headless", "-u", "6", "-r", "6", "-t", "60s",
             "--host", mock_url, "--sentences", "short", "--media-window", "1.5"]  # fmt: skip
     master = start(args, tmp_path, MOCK_KEY)
     workers = [start(["--worker"], tmp_path, MOCK_KEY) for _ in range(2)]
+
+    def everywhere(samples: list[dict[str, Any]]) -> bool:
+        seen = {(s.get("worker"), s["scenario"]) for s in samples if s["metric"] == "session.create"}
+        return seen >= {(w, sc) for w in (0, 1) for sc in ("creation", "speech", "bandwidth")} and measured(
+            samples, {"session.first_frame", "media.bitrate"}
+        )
+
+    stop_when_measured({"master": (master, tmp_path, everywhere)})
     run = finish(master)
     for worker in workers:
         worker_run = finish(worker, 30)
@@ -222,6 +277,9 @@ def test_distributed_all_scenarios(mock_url: str, tmp_path: Path) -> None:
     assert {s["scenario"] for s in run.samples} >= {"creation", "speech", "bandwidth"}
     assert {s.get("worker") for s in run.samples if s["scenario"]} == {0, 1}
     assert sum(1 for line in run.lines if line["kind"] == "run") == 1
+    created = {s["session"] for s in run.samples if s["metric"] == "session.create" and s["ok"]}
+    stopped = {s["session"] for s in run.samples if s["metric"] == "session.stop" and s["ok"]}
+    assert created == stopped, "a worker's session was not stopped, or its stop sample never reached the master"
 
 
 def test_refuses_a_non_loopback_host(parallel_runs: dict[str, Run]) -> None:
