@@ -227,7 +227,7 @@ class Settings(BaseSettings):
     session_duration_limit_s: float = Field(default=600.0, gt=0)
     idle_timeout_default_s: int = Field(default=120, ge=30, le=3600)
     token_ttl_s: float = Field(default=3600.0, gt=0)
-    history_limit: int = Field(default=10000, ge=0)
+    history_limit: int = Field(default=1000, ge=0, description="Closed sessions kept for state errors and history.")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     body_read_timeout_s: float = Field(default=10.0, gt=0, description="A client this slow to send its body gets 408.")
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])

@@ -36,18 +36,20 @@ class MockService:
 
     # --- session flows ---
 
-    async def new_session(self, principal: Principal, request: NewSessionRequest) -> Session:
+    async def new_session(self, principal: Principal, request: NewSessionRequest) -> tuple[Session, str | None]:
+        """Create a session; for v1 with media, also the server's SDP offer (answered in ``streaming.start``)."""
         session = self.registry.create(principal, request)
+        offer: str | None = None
         if session.version == "v2":
             self.rooms.issue_tokens(session)
         elif self.media is not None:
             try:
                 self._open_peer(session)
-                session.server_offer = await session.media.create_offer()
+                offer = await session.media.create_offer()
             except MediaError as exc:
                 await self.registry.close(session, "media_error")
                 raise ApiError(ErrorCode.INVALID_PARAMETER, str(exc)) from None
-        return session
+        return session, offer
 
     async def start(self, session: Session, sdp: SessionDescription | None) -> str | None:
         """Start media; returns the server's answer SDP for the seed flow (client offer), else None."""

@@ -26,7 +26,7 @@ from mockserver.clock import Clock, TimerHandle
 from mockserver.config import Settings
 from mockserver.errors import ApiError, not_found, state_error
 
-EVENT_HISTORY = 500
+EVENT_HISTORY = 200
 
 
 class State(StrEnum):
@@ -53,7 +53,7 @@ class SpeechTask:
     done: asyncio.Future[None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     """One streaming session and everything it owns."""
 
@@ -76,7 +76,6 @@ class Session:
     listening: bool = False
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENT_HISTORY))
     media: Any = None
-    server_offer: str | None = None
     queue: deque[SpeechTask] = field(default_factory=deque)
     current: SpeechTask | None = None
     current_started_mono: float | None = None

@@ -36,11 +36,11 @@ async def new_session(request: web.Request) -> web.Response:
     service, principal = caller(request)
     body = await body_of(request, NewSessionRequest)
     base = base_url(request)
-    session = await service.new_session(principal, body)
-    return ok(_new_session_data(service, session, base))
+    session, offer = await service.new_session(principal, body)
+    return ok(_new_session_data(service, session, offer, base))
 
 
-def _new_session_data(service: MockService, session: Session, base: str) -> dict[str, Any]:
+def _new_session_data(service: MockService, session: Session, offer: str | None, base: str) -> dict[str, Any]:
     ws_base = "ws" + base.removeprefix("http")
     data: dict[str, Any] = {
         "session_id": session.session_id,
@@ -56,8 +56,8 @@ def _new_session_data(service: MockService, session: Session, base: str) -> dict
         ice_servers = service.media.ice_servers if service.media is not None else []
         data["ice_servers"] = ice_servers
         data["ice_servers2"] = ice_servers
-        if session.server_offer:
-            data["sdp"] = {"type": "offer", "sdp": session.server_offer}
+        if offer:
+            data["sdp"] = {"type": "offer", "sdp": offer}
     return NewSessionData.model_validate(data).model_dump(mode="json", exclude_none=True)
 
 
