@@ -4,8 +4,10 @@ Workers loop until the churn time is over, each iteration one of: a full session
 stop), a session abandoned without ``streaming.stop`` (the client closes its peer and walks away), or a session
 created and never started (it ends by the idle timeout). Every few seconds the mock's RSS, open file descriptors,
 asyncio tasks, peer connections, timers and live sessions are sampled from its admin API. Pass = once the churn
-stops, every count returns to its baseline (taken after a warm-up) and RSS grows less than 1 MiB per 1,000
-sessions. Loopback only; bounded in time; stops by itself.
+stops, every count returns to its baseline (taken after a warm-up), and RSS grows less than 1 MiB per 1,000
+sessions. RSS growth is the slope of RSS against sessions served over the second half of the churn: the
+allocator keeps its high-water mark (so "final minus baseline" mostly measures peak concurrency), while a leak
+keeps climbing with every session. Loopback only; bounded in time; stops by itself.
 
     .venv/bin/python benchmarks/soak.py                  # 10 minutes of churn
     .venv/bin/python benchmarks/soak.py --seconds 60     # the CI smoke
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 
 from avatar_contract.models import NewSessionData
 from harness import StreamingClient
@@ -132,7 +135,7 @@ async def worker(url: str, deadline: float, churn: Churn, seed: int) -> None:
 
 async def soak(args: argparse.Namespace) -> int:
     proc, url = start_mock()
-    timeline: list[tuple[float, dict[str, int]]] = []
+    timeline: list[tuple[float, int, dict[str, int]]] = []
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             warm = Churn()
@@ -143,14 +146,14 @@ async def soak(args: argparse.Namespace) -> int:
             baseline = await sample(http)
             churn = Churn()
             t0 = time.monotonic()
-            sampler = asyncio.ensure_future(sample_every(http, args.sample_every, t0, timeline))
+            sampler = asyncio.ensure_future(sample_every(http, args.sample_every, t0, churn, timeline))
             await asyncio.gather(*(worker(url, t0 + args.seconds, churn, i) for i in range(args.workers)))
             churned = time.monotonic()
             settled = await settle(http, {"sessions_live": 0, "peer_connections": 0, "session_timers": 0}, args.settle)
             await asyncio.sleep(2)
             sampler.cancel()
             final = await sample(http)
-            timeline.append((time.monotonic() - t0, final))
+            timeline.append((time.monotonic() - t0, churn.sessions, final))
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -158,11 +161,20 @@ async def soak(args: argparse.Namespace) -> int:
 
 
 async def sample_every(
-    http: httpx.AsyncClient, every: float, t0: float, timeline: list[tuple[float, dict[str, int]]]
+    http: httpx.AsyncClient, every: float, t0: float, churn: Churn, timeline: list[tuple[float, int, dict[str, int]]]
 ) -> None:
     while True:
-        timeline.append((time.monotonic() - t0, await sample(http)))
+        timeline.append((time.monotonic() - t0, churn.sessions, await sample(http)))
         await asyncio.sleep(every)
+
+
+def rss_slope_per_1000(timeline: list[tuple[float, int, dict[str, int]]], churn_s: float) -> float:
+    """MiB of RSS per 1,000 sessions, fitted over the second half of the churn."""
+    late = [(n, s["rss_bytes"] / 2**20) for t, n, s in timeline if churn_s / 2 <= t <= churn_s]
+    if len(late) < 3 or late[-1][0] == late[0][0]:
+        return float("nan")
+    sessions, rss = zip(*late, strict=True)
+    return float(np.polyfit(sessions, rss, 1)[0]) * 1000
 
 
 async def settle(http: httpx.AsyncClient, targets: dict[str, int], timeout: float) -> float | None:
@@ -180,28 +192,28 @@ def report(
     args: argparse.Namespace,
     baseline: dict[str, int],
     final: dict[str, int],
-    timeline: list[tuple[float, dict[str, Any]]],
+    timeline: list[tuple[float, int, dict[str, int]]],
     churn: Churn,
     churn_s: float,
     settled: float | None,
 ) -> int:
-    peak_rss = max(s["rss_bytes"] for _, s in timeline)
+    peak_rss = max(s["rss_bytes"] for _, _, s in timeline)
     growth = (final["rss_bytes"] - baseline["rss_bytes"]) / 2**20
-    per_1000 = growth / max(churn.sessions, 1) * 1000
+    per_1000 = rss_slope_per_1000(timeline, churn_s)
     print(
         f"churn {churn_s:.0f} s with {args.workers} workers: {churn.sessions} sessions "
         f"({churn.full} full, {churn.abandoned} abandoned, {churn.never_started} never started)"
     )
     print(f"errors during churn: {churn.errors or 'none'}")
     print(
-        f"peak live sessions {max(s['sessions_live'] for _, s in timeline)}, "
-        f"peak peers {max(s['peer_connections'] for _, s in timeline)}"
+        f"peak live sessions {max(s['sessions_live'] for _, _, s in timeline)}, "
+        f"peak peers {max(s['peer_connections'] for _, _, s in timeline)}"
     )
     print(f"settled (sessions, peers, timers back to 0): {f'after {settled:.0f} s' if settled is not None else 'NO'}")
     print(f"{'count':<18} {'baseline':>12} {'peak':>12} {'final':>12}")
     checks = []
     for key in ("sessions_live", "peer_connections", "session_timers", "asyncio_tasks", "open_fds", "threads"):
-        peak = max(s[key] for _, s in timeline)
+        peak = max(s[key] for _, _, s in timeline)
         ok = final[key] <= baseline[key] + SLACK.get(key, 0)
         checks.append(ok)
         print(f"{key:<18} {baseline[key]:>12} {peak:>12} {final[key]:>12}  {'ok' if ok else 'LEAK'}")

@@ -85,6 +85,30 @@ class MockAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
+    # --- network conditions (docs/network-conditions.md) ---
+
+    def network_profiles(self) -> dict[str, dict[str, Any]]:
+        """The mock's named network profiles: name -> conditions."""
+        return dict(self._call("GET", "network/profiles")["profiles"])
+
+    def set_network(self, profile: str | None = None, session_id: str | None = None, **conditions: Any) -> Any:
+        """Impair the network: a profile and/or fields (``loss_percent=5``, ``outage_s=10``, ...), for one session
+        or (``session_id`` None) every session without its own. Takes effect at once, mid-session too."""
+        body = {**conditions, **({"profile": profile} if profile is not None else {})}
+        return self._call("PUT", self._network_path(session_id), body)
+
+    def network(self, session_id: str | None = None) -> Any:
+        """The conditions in force (for a session: its own, the effective ones and drop counters)."""
+        return self._call("GET", self._network_path(session_id))
+
+    def clear_network(self, session_id: str | None = None) -> None:
+        """Back to an unimpaired network (a session: back to the global conditions)."""
+        self._call("DELETE", self._network_path(session_id))
+
+    @staticmethod
+    def _network_path(session_id: str | None) -> str:
+        return f"sessions/{session_id}/network" if session_id is not None else "network"
+
     # --- sessions ---
 
     def sessions(self) -> list[dict[str, Any]]:

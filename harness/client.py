@@ -63,6 +63,8 @@ class StreamingClient:
 
     Auth is ``X-Api-Key`` when ``api_key`` is given, else ``Authorization: Bearer <token>``. Sessions this
     client created and did not stop are stopped when it closes: nothing is left running (and billed).
+    ``network_profile`` (mock targets): the mock impairs the network of every session this client opens with
+    that profile, and every sample is labelled with it (docs/network-conditions.md).
     """
 
     def __init__(
@@ -75,10 +77,14 @@ class StreamingClient:
         timeout: float = 30.0,
         sink: SampleSink | None = None,
         labels: dict[str, Any] | None = None,
+        network_profile: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.sink: SampleSink = sink if sink is not None else NullSink()
         self.labels: dict[str, Any] = dict(labels or {})
+        self.network_profile = network_profile
+        if network_profile is not None:
+            self.labels["network_profile"] = network_profile
         self._secrets = [s for s in (api_key, token) if s]
         headers = {"Accept": "application/json"}
         if api_key:
@@ -209,6 +215,7 @@ class StreamingClient:
         max_reconnects: int = 3,
         stats_interval: float | None = 5.0,
         media_timeout: float = 10.0,
+        network_profile: str | None = None,
         **new_fields: Any,
     ) -> Session:
         """A session with media, for ``async with``: it always stops its session on the way out.
@@ -228,6 +235,7 @@ class StreamingClient:
             max_reconnects=max_reconnects,
             stats_interval=stats_interval,
             media_timeout=media_timeout,
+            network_profile=network_profile,
             **new_fields,
         )
 

@@ -7,7 +7,6 @@ split by it ("speech onset p95 on regular-3g"). Mock targets only: the real serv
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -24,11 +23,6 @@ LABEL = "network_profile"
 def parse_profiles(value: str | None) -> list[str]:
     """``--network-profile`` as given on a command line: one name or several, comma-separated."""
     return [name.strip() for name in (value or "").split(",") if name.strip()]
-
-
-def spread(profiles: list[str]) -> itertools.cycle[str | None]:
-    """Profiles handed out round-robin (one per user or session); no profiles: None forever."""
-    return itertools.cycle(profiles or [None])
 
 
 async def set_session_network(
@@ -60,8 +54,7 @@ async def network_profiles(base_url: str, *, timeout: float = 10.0) -> dict[str,
 async def apply_network_profile(session: Session, profile: str) -> None:
     """Impair an open session's network from now on and label its samples with ``profile``.
 
-    Applied once the session is up, so its set-up ran on a clean network. (Applying it between ``streaming.new``
-    and the WebRTC connection, so set-up is impaired too, needs the hook in ``harness.session``.)
+    For a session that is bad from its start (set-up included), open it with ``network_profile`` instead.
     """
     await set_session_network(session.client.base_url, session.session_id, profile)
     session.client.relabel(session.session_id, **{LABEL: profile})

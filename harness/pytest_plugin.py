@@ -7,6 +7,8 @@ Registered as the ``heygen_mock`` pytest11 entry point, so installing the testki
   ``.admin`` (settings, limits, faults, kills, events, stats) and ``.reset()``; reset after every test.
 - ``streaming_client``: a ``harness.StreamingClient`` bound to it (async; needs pytest-asyncio).
 - ``heygen_mock_settings``: override in your conftest.py to start the mock with other settings.
+- ``--network-profile NAME`` (or parametrize/override the ``heygen_network_profile`` fixture): sessions of
+  ``streaming_client`` run on that network profile of the mock (docs/network-conditions.md).
 - ``--heygen-real``: the same fixtures target the real API (``HEYGEN_API_KEY``; ``HEYGEN_BASE_URL`` to
   override the URL); tests that need the admin API are skipped.
 
@@ -44,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="point the heygen_mock/streaming_client fixtures at the real API (needs HEYGEN_API_KEY)",
+    )
+    group.addoption(
+        "--network-profile",
+        default=None,
+        help="run streaming_client's sessions on this network profile of the mock (e.g. regular-3g)",
     )
 
 
@@ -90,6 +97,7 @@ class HeygenTarget:
         if self._admin is None:
             return
         self._admin.reset()
+        self._admin.clear_network()
         if self._initial is not None:
             self._admin.restore_settings(self._initial)
 
@@ -131,9 +139,21 @@ def heygen_mock(_heygen_target: HeygenTarget) -> Iterator[HeygenTarget]:
     _heygen_target.reset()
 
 
+@pytest.fixture
+def heygen_network_profile(request: pytest.FixtureRequest) -> str | None:
+    """The network profile ``streaming_client``'s sessions run on (``--network-profile``; None: unimpaired).
+    Parametrize it to run a test on several: ``@pytest.mark.parametrize("heygen_network_profile", [...])``."""
+    profile: str | None = request.config.getoption("--network-profile")
+    return profile
+
+
 @async_fixture
-async def streaming_client(heygen_mock: HeygenTarget) -> AsyncIterator[StreamingClient]:
+async def streaming_client(
+    heygen_mock: HeygenTarget, heygen_network_profile: str | None
+) -> AsyncIterator[StreamingClient]:
     """A ``StreamingClient`` for the target (async tests; needs pytest-asyncio). Closing it stops any session
     the test left open."""
-    async with heygen_mock.client() as client:
+    if heygen_network_profile is not None and heygen_mock.real:
+        pytest.skip("network profiles need the mock's admin API (not available with --heygen-real)")
+    async with heygen_mock.client(network_profile=heygen_network_profile) as client:
         yield client

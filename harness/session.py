@@ -26,6 +26,8 @@ from harness.errors import (
     error_label,
 )
 from harness.media import MediaReceiver, MediaStats, ReceiveMode
+from harness.network import LABEL as NETWORK_LABEL
+from harness.network import set_session_network
 
 if TYPE_CHECKING:
     from harness.client import StreamingClient
@@ -74,10 +76,14 @@ class Session:
         max_reconnects: int = 3,
         stats_interval: float | None = 5.0,
         media_timeout: float = 10.0,
+        network_profile: str | None = None,
         **new_fields: Any,
     ) -> None:
         if flow not in ("v1", "seed", "none"):
             raise ValueError(f"flow must be v1, seed or none, not {flow!r}")
+        network_profile = network_profile or client.network_profile
+        if network_profile is not None and flow == "none":
+            raise ValueError("a network profile impairs media: it needs flow v1 or seed")
         if receive not in ("count", "decode", None):
             raise ValueError(f"receive must be count, decode or None, not {receive!r}")
         self.client = client
@@ -90,6 +96,8 @@ class Session:
         self.max_reconnects = max_reconnects
         self.stats_interval = stats_interval
         self.media_timeout = media_timeout
+        #: The mock's named network conditions for this session (and its replacements after a reconnect).
+        self.network_profile = network_profile
         self.new_fields = new_fields
         self.session_id: str = ""
         self.data: NewSessionData | None = None
@@ -245,6 +253,8 @@ class Session:
             self.client.record("session.create", None, "ms", False, exc.label)
             raise
         self.session_id = self.data.session_id
+        if self.network_profile is not None:
+            self.client.relabel(self.session_id, **{NETWORK_LABEL: self.network_profile})
         self._record("session.create", (time.perf_counter() - self._t_new) * 1000)
         await self._start_media(self.data)
 
@@ -258,7 +268,8 @@ class Session:
         if self.flow == "v1":
             if data.sdp is None or data.sdp.type != "offer":
                 raise MediaError("streaming.new returned no SDP offer (is the service's media plane enabled?)")
-            answer = await receiver.answer(data.sdp.sdp)
+            # The mock's peer exists: impair its network before any packet (while our answer is being made).
+            answer, _ = await asyncio.gather(receiver.answer(data.sdp.sdp), self._apply_network())
             await self._timed_start({"type": "answer", "sdp": answer})
             # aiortc puts its candidates in the SDP; tell the service there are no more (end-of-candidates).
             await self.client.ice(self.session_id, {"candidate": "", "sdpMid": None, "sdpMLineIndex": 0})
@@ -266,8 +277,14 @@ class Session:
             started = await self._timed_start({"type": "offer", "sdp": await receiver.offer()})
             if started is None:
                 raise MediaError("streaming.start returned no SDP answer to the client's offer")
+            await self._apply_network()  # streaming.start made the peer that serves our offer
             await receiver.accept_answer(started)
         self.client.relabel(self.session_id, codec=self.codec)
+
+    async def _apply_network(self) -> None:
+        """Have the mock impair this session's network with the profile (mock targets only)."""
+        if self.network_profile is not None:
+            await set_session_network(self.client.base_url, self.session_id, self.network_profile)
 
     async def _timed_start(self, sdp: dict[str, Any] | None) -> str | None:
         t0 = time.perf_counter()

@@ -34,6 +34,8 @@ from harness.client import StreamingClient
 from harness.errors import StreamingError
 from harness.metrics import RunWriter, make_sample, new_run_id
 from loadtests._bridge import AsyncBridge, patch_loop_libraries
+from loadtests._network import NetworkProfiles
+from loadtests._network import add_arguments as add_network_arguments
 from loadtests._target import (
     API_KEY_ENV,
     LOAD_CONCURRENCY_LIMIT,
@@ -165,6 +167,7 @@ class Runtime:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.bridge = AsyncBridge()
         self.sink = LocustSink()
+        self.network = NetworkProfiles(self.options)
         self.target: Target | None = None
         self.mock: EmbeddedMock | None = None
         self._embedded: Target | None = None
@@ -192,6 +195,9 @@ class Runtime:
         opts = self.options
         real = bool(getattr(opts, "heygen_real", False))
         cap = int(getattr(opts, "max_real_sessions", 3))
+        refusal = self.network.refusal("real" if real else "mock", media=not getattr(opts, "no_media", False))
+        if refusal is not None:
+            raise TargetRefused(refusal)
         if self.role == "worker":
             # The master decided: its host and its mock key arrive with the spawn message.
             workers = max(int(getattr(opts, "expect_workers", 1) or 1), 1)
@@ -260,10 +266,16 @@ class Runtime:
         # The real streaming.new sometimes takes about a minute; a client that gives up first never learns the id
         # of the session it may still have created (and so cannot stop it).
         timeout = REAL_REST_TIMEOUT_S if target.kind == "real" else MOCK_REST_TIMEOUT_S
+        profile = self.network.next()  # users spread round-robin over the run's network profiles
 
         async def make() -> StreamingClient:
             return StreamingClient(
-                target.host, api_key=target.api_key, timeout=timeout, sink=self.sink, labels={"scenario": scenario}
+                target.host,
+                api_key=target.api_key,
+                timeout=timeout,
+                sink=self.sink,
+                labels={"scenario": scenario},
+                network_profile=profile,
             )
 
         client = self.bridge.run(make(), 10.0)
@@ -412,6 +424,7 @@ class Runtime:
             "users": getattr(runner, "target_user_count", None),
             "duration_s": getattr(self.options, "run_time", None),
             "mock": self.mock.describe() if self.mock else None,
+            "network_profile": self.network.run_label,
             "notes": f"locust {self.role}"
             + (f", {getattr(self.options, 'expect_workers', 1)} workers" if self.role == "master" else ""),
         }
@@ -555,6 +568,7 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--media-timeout", type=float, default=10.0, help="Seconds to wait for a media milestone.")
     group.add_argument("--keep-alive", type=float, default=30.0, help="Keep-alive interval of held sessions (s).")
     group.add_argument("--media-window", type=float, default=5.0, help="Seconds per media.bitrate/fps/freezes sample.")
+    add_network_arguments(group)
     group.add_argument("--sentences", default="short,medium,long", help="Speech scenario: sentence lengths to speak.")
     group.add_argument("--think-time", default="1,3", help="Speech scenario: seconds between sentences (min,max).")
     group.add_argument(

@@ -1,5 +1,5 @@
-"""Network profiles from the client's side: applied to a session through the mock's admin API, samples labelled,
-and two runs under two profiles compared in a report."""
+"""Network profiles from the client's side: sessions opened on a profile of the mock (or switched to one), samples
+labelled, the pytest fixture, and two runs under two profiles compared in a report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import RunWriter, Tee, errors
+from harness import MemorySink, RunWriter, StreamingClient, Tee, errors
 from harness.network import (
     apply_network_profile,
     clear_global_network,
@@ -16,7 +16,6 @@ from harness.network import (
     parse_profiles,
     set_global_network,
     set_session_network,
-    spread,
 )
 from harness.pytest_plugin import HeygenTarget
 from reports import build_report, compare_runs, load_run
@@ -24,12 +23,9 @@ from reports import build_report, compare_runs, load_run
 SENTENCE = "Hello there, this is a short one."
 
 
-def test_profile_lists_and_spreading() -> None:
+def test_profile_lists() -> None:
     assert parse_profiles(" none, regular-3g ,,") == ["none", "regular-3g"]
     assert parse_profiles(None) == []
-    users = spread(parse_profiles("none,lossy"))
-    assert [next(users) for _ in range(3)] == ["none", "lossy", "none"]
-    assert next(spread([])) is None
 
 
 async def test_admin_calls(heygen_mock: HeygenTarget) -> None:
@@ -44,16 +40,41 @@ async def test_admin_calls(heygen_mock: HeygenTarget) -> None:
         await set_global_network(heygen_mock.url, "dial-up")
 
 
+async def test_a_profile_can_be_switched_on_mid_session(heygen_mock: HeygenTarget) -> None:
+    sink = MemorySink()
+    async with heygen_mock.client(sink=sink) as client, client.session(stats_interval=None) as s:
+        await s.wait_first_frame(10)
+        await apply_network_profile(s, "lossy")
+        assert heygen_mock.admin.network(s.session_id)["effective"]["loss_percent"] == 10
+        await s.keep_alive()
+    assert sink.of("rest.streaming.keep_alive")[-1].labels["network_profile"] == "lossy"
+    assert "network_profile" not in sink.of("session.create")[0].labels  # before the switch
+
+
+@pytest.mark.parametrize("heygen_network_profile", ["poor-4g"])
+async def test_streaming_client_fixture_runs_on_the_profile(
+    streaming_client: StreamingClient, heygen_mock: HeygenTarget
+) -> None:
+    async with streaming_client.session(stats_interval=None) as s:
+        await s.wait_first_frame(10)
+        assert heygen_mock.admin.network(s.session_id)["conditions"]["profile"] == "poor-4g"
+
+
+def test_a_profile_needs_media(heygen_mock: HeygenTarget) -> None:
+    with pytest.raises(ValueError, match="needs flow v1 or seed"):
+        heygen_mock.client().session(flow="none", network_profile="lossy")
+
+
 async def test_two_profiles_make_a_report_comparing_them(heygen_mock: HeygenTarget, tmp_path: Path) -> None:
     runs: dict[str, Path] = {}
     both = RunWriter(tmp_path / "both" / "samples.jsonl", {"scenario": "network", "target": "mock"})
-    for profile in ("none", "regular-3g"):
+    for profile, flow in (("none", "v1"), ("regular-3g", "seed")):
         runs[profile] = tmp_path / profile / "samples.jsonl"
         with RunWriter(runs[profile], {"scenario": "network", "target": "mock", "network_profile": profile}) as one:
-            client = heygen_mock.client(sink=Tee(one, both), labels={"scenario": "network"})
-            async with client, client.session(stats_interval=1.0) as s:
+            client = heygen_mock.client(sink=Tee(one, both), labels={"scenario": "network"}, network_profile=profile)
+            async with client, client.session(flow=flow, stats_interval=1.0) as s:  # type: ignore[arg-type]
                 await s.wait_first_frame(10)
-                await apply_network_profile(s, profile)
+                assert heygen_mock.admin.network(s.session_id)["conditions"]["profile"] == profile
                 await asyncio.sleep(1.0)  # a media window on this network
                 for _ in range(2):
                     await s.speak(SENTENCE)
@@ -66,7 +87,7 @@ async def test_two_profiles_make_a_report_comparing_them(heygen_mock: HeygenTarg
     assert [r.gate.metric for r in cmp.fired] == ["speech.onset"]
     assert "regular-3g" in (tmp_path / "compare.html").read_text()
     labelled = load_run(runs["regular-3g"]).samples
-    assert {x.network_profile for x in labelled if x.metric == "speech.onset"} == {"regular-3g"}
+    assert {x.network_profile for x in labelled} == {"regular-3g"}  # every sample, REST calls included
 
     report = build_report(tmp_path / "both" / "samples.jsonl")
     html = report.read_text()
