@@ -61,3 +61,24 @@ async def test_close_listeners_run_and_failures_do_not_block_close() -> None:
     s = reg.create(ME, NewSessionRequest())
     await reg.close(s, "stopped")
     assert s.state is State.CLOSED and seen == ["closed"]
+
+
+async def test_a_clock_jump_closes_each_session_once_with_the_earliest_reason() -> None:
+    """A suspended laptop or a stepped VM clock: hours pass at once; every due timer fires, in order, once."""
+    reg, clock = registry(concurrency_limit=10)
+    closed: list[str] = []
+
+    async def record(session: object) -> None:
+        closed.append(session.close_reason)  # type: ignore[attr-defined]
+
+    reg.close_listeners.append(record)
+    idle = reg.create(ME, NewSessionRequest(activity_idle_timeout=60))
+    endless = reg.create(ME, NewSessionRequest(disable_idle_timeout=True))
+    speaking = reg.create(ME, NewSessionRequest())
+    task = reg.speak(speaking, "A sentence that takes a while to say, with pauses.", "repeat")
+    await clock.advance(6 * 3600)
+    assert sorted(closed) == ["duration_limit", "idle_timeout", "idle_timeout"]
+    assert (idle.close_reason, endless.close_reason) == ("idle_timeout", "duration_limit")
+    assert reg.live_count() == 0 and reg.timer_count() == 0
+    # Speech is activity: the idle timer restarts when it ends.
+    assert reg.usage()[ME.api_key] == 60 + 600 + (task.duration_ms / 1000 + 120)
