@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/media_workers.py                                # high VP8, 20..140 sessions
     .venv/bin/python benchmarks/media_workers.py --steps 10,20 --window 3      # a quick look
+    .venv/bin/python benchmarks/media_workers.py --workers 1,2,1,2              # alternate on a busy host
 
 For each worker count the real mock runs as a child (``python -m mockserver serve --media-workers N``);
 sessions are opened through its REST API (v1 flow: ``streaming.new`` offer, answer in ``streaming.start``)
@@ -179,10 +180,10 @@ async def main(args: argparse.Namespace) -> None:
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    results = {workers: await ramp(args, workers) for workers in args.workers}
+    results = [(workers, await ramp(args, workers)) for workers in args.workers]
     print("\n| --media-workers | sessions held (largest passing step) | server CPU at that step | per process |")
     print("|---|---|---|---|")
-    for workers, best in results.items():
+    for workers, best in results:
         if best is None:
             print(f"| {workers} | none passed | | |")
             continue
@@ -192,7 +193,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--workers", default="1,2", help="worker counts to compare")
+    parser.add_argument("--workers", default="1,2", help="worker counts to compare, in this order (repeats allowed)")
     parser.add_argument("--tier", default="high")
     parser.add_argument("--codec", default="VP8")
     parser.add_argument("--steps", default="20,40,60,80,100,120,140", help="session counts, ascending")

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,12 @@ def finish(process: subprocess.Popen[str], timeout: float = RUN_TIMEOUT_S) -> Ru
         run.run_path = Path(reports[-1]).with_name("samples.jsonl")
         run.lines = [json.loads(line) for line in run.run_path.read_text().splitlines()]
     return run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def assert_clean(run: Run, expected: set[str], held: bool = True) -> None:
@@ -251,10 +258,13 @@ def test_distributed_all_scenarios(mock_url: str, tmp_path: Path) -> None:
     The master is stopped with Ctrl-C once both workers' samples of every scenario are in its run file, so the
     distributed end of a run (workers flush their last samples before the report) is what gets tested.
     """
-    args = ["--master", "--expect-workers", "2", "--headless", "-u", "6", "-r", "6", "-t", "60s",
+    port = str(free_port())  # not locust's default 5557: another run on the machine may hold it
+    args = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--expect-workers", "2",
+            "--headless", "-u", "6", "-r", "6", "-t", "60s",
             "--host", mock_url, "--sentences", "short", "--media-window", "1.5"]  # fmt: skip
     master = start(args, tmp_path, MOCK_KEY)
-    workers = [start(["--worker"], tmp_path, MOCK_KEY) for _ in range(2)]
+    workers = [start(["--worker", "--master-host", "127.0.0.1", "--master-port", port], tmp_path, MOCK_KEY)
+               for _ in range(2)]  # fmt: skip
 
     def everywhere(samples: list[dict[str, Any]]) -> bool:
         seen = {(s.get("worker"), s["scenario"]) for s in samples if s["metric"] == "session.create"}

@@ -1,0 +1,317 @@
+"""Memory per session, layer by layer: where does the mock's RSS go as sessions come and go?
+
+Each mode runs ``--cycles`` sessions after ``--warmup`` ones (the allocator's high-water mark is not a leak),
+``--concurrency`` at a time, samples RSS (and, in-process, glibc's in-use heap) after every ``--every``
+sessions, and fits the growth per 1,000 sessions. Loopback only; bounded by ``--cycles``.
+
+    aiortc    two bare aiortc peers (data channel + Opus audio) connect and close, in this process
+    peer      the mock's MediaPlane/AvatarPeer against the harness MediaReceiver (count mode), in this process
+    service   ``python -m mockserver serve`` in a subprocess, full REST + media sessions through the harness;
+              RSS from the mock's /__admin/process (``--history-limit``, ``--no-media`` apply here)
+
+In-process modes end with a census: live aiortc/aioice/OpenSSL/mockserver objects, ``gc.garbage``, how
+many objects per session only the cycle collector freed, and what ``malloc_trim(0)`` gives back.
+
+    .venv/bin/python benchmarks/memory_per_session.py aiortc --cycles 600
+    .venv/bin/python benchmarks/memory_per_session.py peer --cycles 600
+    .venv/bin/python benchmarks/memory_per_session.py service --cycles 1000 --history-limit 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import ctypes
+import gc
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+KEY = "memory-key-00000000000000"
+MiB = 2**20
+#: Modules whose live objects the census counts.
+CENSUS_PREFIXES = ("aiortc", "aioice", "OpenSSL", "pylibsrtp", "mockserver", "harness", "av.")
+
+try:
+    _libc: Any = ctypes.CDLL("libc.so.6")
+    _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+except OSError:  # not glibc: RSS only
+    _libc = None
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+    ] + [("keepcost", ctypes.c_size_t)]
+
+
+def rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def heap_in_use() -> int:
+    """Bytes glibc malloc has handed out and not got back (small + mmapped chunks); 0 when unknown."""
+    if _libc is None or not hasattr(_libc, "mallinfo2"):
+        return 0
+    _libc.mallinfo2.restype = _Mallinfo2
+    info = _libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+def slope_per_1000(points: list[tuple[int, float]]) -> float:
+    if len(points) < 3:
+        return float("nan")
+    x, y = zip(*points, strict=True)
+    return float(np.polyfit(x, y, 1)[0]) * 1000
+
+
+async def churn(
+    one: Callable[[], Awaitable[None]],
+    args: argparse.Namespace,
+    measure: Callable[[], Awaitable[dict[str, float]]],
+) -> list[tuple[int, dict[str, float]]]:
+    """Warm up, then run ``args.cycles`` sessions, sampling after every ``args.every``."""
+    errors: collections.Counter[str] = collections.Counter()
+    done = 0
+
+    async def worker(total: int) -> None:
+        nonlocal done
+        while done < total:
+            done += 1
+            try:
+                await one()
+            except Exception as exc:
+                errors[type(exc).__name__] += 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(args.warmup) for _ in range(args.concurrency)))
+    print(f"warm-up: {done} sessions in {time.monotonic() - t0:.0f} s", flush=True)
+    done = 0
+    samples = [(0, await measure())]
+    t0 = time.monotonic()
+    while done < args.cycles:
+        target = min(done + args.every, args.cycles)
+        await asyncio.gather(*(worker(target) for _ in range(args.concurrency)))
+        samples.append((done, await measure()))
+        print(f"  {done:>6} sessions  {time.monotonic() - t0:5.0f} s  " + fmt(samples[-1][1]), flush=True)
+    if errors:
+        print(f"errors: {dict(errors)}")
+    return samples
+
+
+def fmt(sample: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v / MiB:8.2f} MiB" for k, v in sample.items())
+
+
+def report(samples: list[tuple[int, dict[str, float]]]) -> None:
+    for key in samples[0][1]:
+        points = [(n, s[key] / MiB) for n, s in samples]
+        late = points[len(points) // 2 :]
+        print(
+            f"{key}: {points[-1][1] - points[0][1]:+.2f} MiB over {points[-1][0]} sessions; "
+            f"slope {slope_per_1000(points):+.2f} MiB/1,000 (all), {slope_per_1000(late):+.2f} (second half)"
+        )
+
+
+async def local_measure() -> dict[str, float]:
+    gc.collect()
+    await asyncio.sleep(0.2)  # let closing transports finish
+    gc.collect()
+    return {"rss": rss(), "heap": heap_in_use()}
+
+
+def census(before: dict[str, int] | None = None) -> dict[str, int]:
+    counts: collections.Counter[str] = collections.Counter()
+    for obj in gc.get_objects():
+        module = getattr(type(obj), "__module__", None)
+        if isinstance(module, str) and module.startswith(CENSUS_PREFIXES):
+            counts[f"{module}.{type(obj).__qualname__}"] += 1
+    if before is not None:
+        grown = {k: v - before.get(k, 0) for k, v in counts.items() if v - before.get(k, 0) > 0}
+        for name, n in sorted(grown.items(), key=lambda kv: -kv[1])[:25]:
+            print(f"  +{n:<6} {name}")
+        if not grown:
+            print("  (no census type grew)")
+    return dict(counts)
+
+
+async def cycle_garbage(one: Callable[[], Awaitable[None]], n: int) -> float:
+    """Objects per session that only the cycle collector frees (reference cycles), with gc paused meanwhile."""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(n):
+            await one()
+        await asyncio.sleep(0.3)
+        freed = gc.collect()
+    finally:
+        gc.enable()
+    return freed / n
+
+
+async def in_process(one: Callable[[], Awaitable[None]], args: argparse.Namespace) -> None:
+    gc.collect()
+    samples = await churn(one, args, local_measure)
+    report(samples)
+    print("census (types that grew over one more batch of sessions):")
+    before = census()
+    for _ in range(args.every // args.concurrency):
+        await asyncio.gather(*(one() for _ in range(args.concurrency)))
+    await local_measure()
+    census(before)
+    print(f"gc.garbage (uncollectable): {len(gc.garbage)}")
+    print(f"objects freed only by the cycle collector: {await cycle_garbage(one, 20):.0f} per session")
+    if _libc is not None:
+        before_trim = rss()
+        _libc.malloc_trim(0)
+        print(f"malloc_trim(0): RSS {before_trim / MiB:.1f} -> {rss() / MiB:.1f} MiB")
+
+
+# --------------------------------------------------------------------------------------------- modes
+
+
+async def run_aiortc(args: argparse.Namespace) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from aiortc.mediastreams import AudioStreamTrack
+
+    async def one() -> None:
+        server = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        got_message: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        got_audio: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        readers: list[asyncio.Task[None]] = []
+        try:
+            channel = server.createDataChannel("events")
+            channel.on("open", lambda: channel.send("hello"))
+            server.addTransceiver(AudioStreamTrack(), direction="sendonly")
+
+            @client.on("datachannel")
+            def on_channel(remote: Any) -> None:
+                remote.on("message", lambda m: got_message.done() or got_message.set_result(m))
+
+            @client.on("track")
+            def on_track(track: Any) -> None:
+                async def read() -> None:
+                    await track.recv()
+                    if not got_audio.done():
+                        got_audio.set_result(None)
+
+                readers.append(asyncio.ensure_future(read()))
+
+            await server.setLocalDescription(await server.createOffer())
+            await client.setRemoteDescription(server.localDescription)
+            await client.setLocalDescription(await client.createAnswer())
+            await server.setRemoteDescription(client.localDescription)
+            await asyncio.wait_for(asyncio.gather(got_message, got_audio), 15)
+        finally:
+            await client.close()
+            await server.close()
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    await in_process(one, args)
+
+
+async def run_peer(args: argparse.Namespace) -> None:
+    from harness.media import MediaReceiver
+    from mockserver.config import Settings
+    from mockserver.media import MediaPlane
+
+    settings = Settings()
+    plane = MediaPlane(settings)
+    await plane.start()
+    tier = settings.tiers["low"]
+
+    async def one() -> None:
+        peer = plane.open_peer("memory", tier, "VP8", lambda state: None)
+        receiver = MediaReceiver([], "count")
+        try:
+            answer = await receiver.answer(await peer.create_offer())
+            await peer.accept_answer(answer)
+            await receiver.wait_first_frame(15)
+            peer.send_event({"type": "avatar_start_talking", "task_id": "t"})
+        finally:
+            await receiver.close()
+            await peer.close()
+
+    try:
+        await in_process(one, args)
+        print(f"peers still open: {plane.peer_count()}")
+    finally:
+        await plane.close()
+
+
+async def run_service(args: argparse.Namespace) -> None:
+    from harness import StreamingClient
+
+    env = {
+        **os.environ,
+        "AVATAR_MOCK_CONCURRENCY_LIMIT": "10000",
+        "AVATAR_MOCK_HISTORY_LIMIT": str(args.history_limit),
+        "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": "5",
+    }
+    command = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--log-level", "WARNING"]
+    proc = subprocess.Popen(command + (["--no-media"] if args.no_media else []), stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise SystemExit(f"mock did not start: {line!r}")
+    url = line.removeprefix("listening on ")
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as admin, StreamingClient(url, api_key=KEY) as client:
+
+            async def measure() -> dict[str, float]:
+                await asyncio.sleep(0.5)
+                return {"rss": (await admin.get("/__admin/process")).json()["data"]["rss_bytes"]}
+
+            async def one() -> None:
+                if args.no_media:
+                    data = await client.new_session(quality="low")
+                    await client.start(data.session_id)
+                    await client.task(data.session_id, "Hello there.", task_type="repeat")
+                    await client.stop(data.session_id)
+                    return
+                async with client.session(quality="low", receive="count", stats_interval=None) as session:
+                    await session.wait_first_frame(timeout=15)
+                    await session.speak("How can I help you today?", wait_end=False)
+                    await session.interrupt()
+
+            report(await churn(one, args, measure))
+            stats = (await admin.get("/__admin/stats")).json()["data"]
+            print(f"mock after churn: {stats}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["aiortc", "peer", "service"])
+    parser.add_argument("--cycles", type=int, default=600, help="sessions measured (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=150)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--every", type=int, default=50, help="sample after this many sessions")
+    parser.add_argument("--history-limit", type=int, default=1000, help="service: closed sessions the mock keeps")
+    parser.add_argument("--no-media", action="store_true", help="service: control plane only")
+    args = parser.parse_args()
+    modes = {"aiortc": run_aiortc, "peer": run_peer, "service": run_service}
+    asyncio.run(modes[args.mode](args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
