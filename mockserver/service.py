@@ -66,8 +66,12 @@ class MockService:
             return None
         try:
             if sdp.type == "offer":
-                await self._close_media(session)  # the client offers: the server's own offer is moot
+                # The client offers: the server's own offer is moot. Conditions set on it carry over.
+                conditions = session.media.network if session.media is not None else None
+                await self._close_media(session)
                 self._open_peer(session)
+                if conditions is not None:
+                    session.media.set_network(conditions)
                 answer = await session.media.answer_offer(sdp.sdp)
             else:
                 if session.media is None:
@@ -143,6 +147,8 @@ class MockService:
         await self.registry.reset()
         self.faults = FaultTable()
         self.rate_limiter = RateLimiter()
+        if self.media is not None:
+            self.media.set_network(None)
 
     def stats(self) -> dict[str, int]:
         """Live counts that must return to zero when sessions end (leak checks)."""

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from harness import MemorySink, StreamingClient
+from harness.media import MediaReceiver
 from harness.server_thread import ServerThread
 from mockserver.app import create_app
 from mockserver.config import NETWORK_PROFILES, MediaSettings, Settings
@@ -105,6 +106,31 @@ async def test_conditions_per_session_and_global(mock: str, admin_http: httpx.As
         assert response.status_code == 400 and "lost" in response.json()["message"]
         assert (await call(admin_http, "DELETE", "network")) == {"conditions": None}
         assert (await call(admin_http, "GET", "network")) == {"conditions": None}
+
+
+async def test_reset_clears_global_conditions(mock: str, admin_http: httpx.AsyncClient) -> None:
+    await call(admin_http, "PUT", "network", {"profile": "lossy"})
+    await call(admin_http, "POST", "reset")
+    assert (await call(admin_http, "GET", "network")) == {"conditions": None}
+
+
+async def test_conditions_set_before_a_seed_flow_start_carry_over(mock: str, admin_http: httpx.AsyncClient) -> None:
+    """The seed flow replaces the server's offering peer at ``start``; the session's conditions survive that."""
+    async with httpx.AsyncClient(base_url=mock, headers={"X-Api-Key": "key-seed-carry"}) as http:
+        sid = (await http.post("/v1/streaming.new", json={})).json()["data"]["session_id"]
+        await call(admin_http, "PUT", f"sessions/{sid}/network", {"delay_ms": 70})
+        receiver = MediaReceiver([], "count")
+        try:
+            offer = await receiver.offer()
+            started = await http.post(
+                "/v1/streaming.start", json={"session_id": sid, "sdp": {"type": "offer", "sdp": offer}}
+            )
+            assert started.status_code == 200, started.json()
+            view = await call(admin_http, "GET", f"sessions/{sid}/network")
+            assert view["conditions"]["delay_ms"] == 70
+        finally:
+            await receiver.close()
+            await http.post("/v1/streaming.stop", json={"session_id": sid})
 
 
 async def test_short_outage_recovers_in_place(mock: str, admin_http: httpx.AsyncClient) -> None:
