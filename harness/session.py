@@ -31,10 +31,11 @@ from harness.network import set_session_network
 
 if TYPE_CHECKING:
     from harness.client import StreamingClient
+    from harness.room import AvatarRoom
 
 log = logging.getLogger(__name__)
 
-Flow = Literal["v1", "seed", "none"]
+Flow = Literal["v1", "seed", "v2", "none"]
 
 #: What the tiers promise (the seed document's and HeyGen's tables agree on bitrates): the targets of
 #: ``media.bitrate`` and ``media.fps`` samples.
@@ -79,8 +80,8 @@ class Session:
         network_profile: str | None = None,
         **new_fields: Any,
     ) -> None:
-        if flow not in ("v1", "seed", "none"):
-            raise ValueError(f"flow must be v1, seed or none, not {flow!r}")
+        if flow not in ("v1", "seed", "v2", "none"):
+            raise ValueError(f"flow must be v1, seed, v2 or none, not {flow!r}")
         network_profile = network_profile or client.network_profile
         if network_profile is not None and flow == "none":
             raise ValueError("a network profile impairs media: it needs flow v1 or seed")
@@ -102,6 +103,9 @@ class Session:
         self.session_id: str = ""
         self.data: NewSessionData | None = None
         self.receiver: MediaReceiver | None = None
+        #: The v2 flow's room (LiveKit client), and when it connected and showed its first frame.
+        self.room: AvatarRoom | None = None
+        self._room_milestones: dict[str, float] = {}
         self.events: list[dict[str, Any]] = []
         self.reconnects = 0
         #: Why the media stopped without us closing it ("failed"/"closed"), or None.
@@ -144,12 +148,16 @@ class Session:
     async def wait_connected(self, timeout: float = 10.0) -> float:
         """Until the peer connection is up; returns ms since ``streaming.new`` was sent."""
         await self._settled()
+        if self.room is not None:
+            return (self._room_milestones["ice_connected"] - self._t_new) * 1000
         receiver = self._require_media()
         return (await receiver.wait_connected(timeout) - self._t_new) * 1000
 
     async def wait_first_frame(self, timeout: float = 10.0) -> float:
         """Until the first video frame; returns ms since ``streaming.new`` was sent."""
         await self._settled()
+        if self.room is not None:
+            return (self._room_milestones["first_frame"] - self._t_new) * 1000
         receiver = self._require_media()
         return (await receiver.wait_first_frame(timeout) - self._t_new) * 1000
 
@@ -168,10 +176,10 @@ class Session:
         """
         await self._settled()
         receiver = self.receiver
-        if receiver is None:
+        if receiver is None and self.room is None:
             data = await self.client.task(self.session_id, text, task_type, task_mode)
             return SpeechResult(data.task_id, data.duration_ms, None, None, None)
-        with receiver.listening():
+        with receiver.listening() if receiver is not None else contextlib.nullcontext():
             result = await self._measure_speech(receiver, text, task_type, task_mode, wait_end, timeout)
         for kind in TIMED_EVENTS:
             self._event_futures.pop((kind, result.task_id), None)
@@ -179,7 +187,7 @@ class Session:
 
     async def _measure_speech(
         self,
-        receiver: MediaReceiver,
+        receiver: MediaReceiver | None,
         text: str,
         task_type: str,
         task_mode: str,
@@ -194,7 +202,7 @@ class Session:
         event_ms = self._latency("speech.event", sent, started, session_id)
         onset_ms: float | None = None
         onset_at: float | None = None
-        if self.receive is not None:
+        if receiver is not None and self.receive is not None:  # (the v2 room's audio is not analysed)
             onset = await receiver.wait_transition("onset", sent, wait)
             onset_at = onset.at if onset is not None else None
             onset_ms = self._latency("speech.onset", sent, onset_at, session_id)
@@ -202,7 +210,7 @@ class Session:
         if wait_end:
             end_wait = wait + data.duration_ms / 1000
             await self._event_at("avatar_stop_talking", data.task_id, end_wait)
-            if onset_at is not None:
+            if receiver is not None and onset_at is not None:
                 offset = await receiver.wait_transition("offset", onset_at, wait)
                 if offset is not None:
                     received_ms = (offset.at - onset_at) * 1000
@@ -246,6 +254,8 @@ class Session:
 
     async def _open(self) -> None:
         fields = {"quality": self.tier, "video_encoding": self.requested_codec, **self.new_fields}
+        if self.flow == "v2":
+            fields.setdefault("version", "v2")
         self._t_new = time.perf_counter()
         try:
             self.data = await self.client.new_session(**fields)
@@ -261,6 +271,9 @@ class Session:
     async def _start_media(self, data: NewSessionData) -> None:
         if self.flow == "none":
             await self._timed_start(None)
+            return
+        if self.flow == "v2":
+            await self._join_room(data)
             return
         self.receiver = receiver = MediaReceiver(
             data.ice_servers or [], self.receive, self._on_event, self._on_drop, self._on_milestone
@@ -285,6 +298,19 @@ class Session:
         """Have the mock impair this session's network with the profile (mock targets only)."""
         if self.network_profile is not None:
             await set_session_network(self.client.base_url, self.session_id, self.network_profile)
+
+    async def _join_room(self, data: NewSessionData) -> None:
+        """v2: start the session, then join its room the way HeyGen's SDKs do (the ``livekit`` client)."""
+        from harness.room import AvatarRoom  # the livekit SDK is only needed for this flow
+
+        await self._timed_start(None)
+        self.room = AvatarRoom(on_event=self._on_event)
+        for name, at in (
+            ("ice_connected", await self.room.join(data.url, data.access_token, self.media_timeout)),
+            ("first_frame", (await self.room.wait_first_frame(self.media_timeout)).at),
+        ):
+            self._room_milestones[name] = at
+            self._on_milestone(name, at)
 
     async def _timed_start(self, sdp: dict[str, Any] | None) -> str | None:
         t0 = time.perf_counter()
@@ -416,6 +442,8 @@ class Session:
             await self._stop()
         if receiver is not None:
             await receiver.close()
+        if self.room is not None:
+            await self.room.leave()
         for future in self._event_futures.values():
             future.cancel()
 

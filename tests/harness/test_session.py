@@ -92,6 +92,21 @@ async def test_seed_flow_offers_and_gets_events(heygen_mock: HeygenTarget) -> No
     await assert_nothing_left(heygen_mock)
 
 
+async def test_v2_flow_joins_the_room_and_measures_speech_events(heygen_mock: HeygenTarget) -> None:
+    sink = MemorySink()
+    async with heygen_mock.client(sink=sink) as client, client.session(flow="v2") as s:
+        assert s.room is not None
+        assert 0 < await s.wait_connected() <= await s.wait_first_frame()
+        result = await s.speak("Room speaking.")
+        assert result.event_latency_ms is not None and result.onset_latency_ms is None
+        assert heygen_mock.admin.session(s.session_id)["status"] == "connected"
+        assert heygen_mock.admin.session(s.session_id)["version"] == "v2"
+    assert {"session.first_frame", "session.ice_connected", "speech.event", "session.stop"} <= {
+        sample.metric for sample in sink.samples
+    }
+    wait_until(lambda: heygen_mock.admin.stats()["sessions_live"] == 0)
+
+
 async def test_medium_tier_is_received_at_its_bitrate(heygen_mock: HeygenTarget) -> None:
     async with heygen_mock.client() as client, client.session(quality="medium", receive="count") as s:
         await s.wait_first_frame(10)
