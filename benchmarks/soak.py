@@ -218,9 +218,8 @@ def report(
         checks.append(ok)
         print(f"{key:<18} {baseline[key]:>12} {peak:>12} {final[key]:>12}  {'ok' if ok else 'LEAK'}")
     mib = 2**20
-    print(
-        f"{'rss MiB':<18} {baseline['rss_bytes'] / mib:>12.1f} {peak_rss / mib:>12.1f} {final['rss_bytes'] / mib:>12.1f}"
-    )
+    rss = [baseline["rss_bytes"] / mib, peak_rss / mib, final["rss_bytes"] / mib]
+    print(f"{'rss MiB':<18} {rss[0]:>12.1f} {rss[1]:>12.1f} {rss[2]:>12.1f}")
     rss_ok = per_1000 < 1.0
     print(
         f"RSS growth: {growth:+.2f} MiB over {churn.sessions} sessions = {per_1000:+.2f} MiB per 1,000 "
