@@ -37,6 +37,8 @@ import numpy as np
 
 KEY = "memory-key-00000000000000"
 MiB = 2**20
+#: Samples that are counts, not bytes: Python's allocated blocks (pymalloc arenas are not in glibc's heap).
+COUNTS = frozenset({"pyblocks"})
 #: Modules whose live objects the census counts.
 CENSUS_PREFIXES = ("aiortc", "aioice", "OpenSSL", "pylibsrtp", "mockserver", "harness", "av.")
 
@@ -112,16 +114,17 @@ async def churn(
 
 
 def fmt(sample: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v / MiB:8.2f} MiB" for k, v in sample.items())
+    return "  ".join(f"{k} {v:8.0f}" if k in COUNTS else f"{k} {v / MiB:8.2f} MiB" for k, v in sample.items())
 
 
 def report(samples: list[tuple[int, dict[str, float]]]) -> None:
     for key in samples[0][1]:
-        points = [(n, s[key] / MiB) for n, s in samples]
+        unit, scale = ("blocks", 1) if key in COUNTS else ("MiB", MiB)
+        points = [(n, s[key] / scale) for n, s in samples]
         late = points[len(points) // 2 :]
         print(
-            f"{key}: {points[-1][1] - points[0][1]:+.2f} MiB over {points[-1][0]} sessions; "
-            f"slope {slope_per_1000(points):+.2f} MiB/1,000 (all), {slope_per_1000(late):+.2f} (second half)"
+            f"{key}: {points[-1][1] - points[0][1]:+.2f} {unit} over {points[-1][0]} sessions; slope "
+            f"{slope_per_1000(points):+.2f} {unit}/1,000 (all), {slope_per_1000(late):+.2f} (second half)"
         )
 
 
@@ -129,7 +132,7 @@ async def local_measure() -> dict[str, float]:
     gc.collect()
     await asyncio.sleep(0.2)  # let closing transports finish
     gc.collect()
-    return {"rss": rss(), "heap": heap_in_use()}
+    return {"rss": rss(), "malloc": heap_in_use(), "pyblocks": sys.getallocatedblocks()}
 
 
 def census(before: dict[str, int] | None = None) -> dict[str, int]:
