@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -113,7 +114,7 @@ class EmbeddedMock:
         self.media = media
         self.log_path = log_path
         cmd = [sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--port", "0"]
-        cmd += ["--api-key", api_key, "--latency-profile", self.latency_profile, "--log-level", "WARNING"]
+        cmd += ["--latency-profile", self.latency_profile, "--log-level", "WARNING"]
         if concurrency_limit is not None:
             cmd += ["--concurrency-limit", str(concurrency_limit)]
         if media:
@@ -123,8 +124,10 @@ class EmbeddedMock:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         # Own process group: stop() can end the mock and any media workers it forked, and only those.
+        # The key goes in the environment, not argv: any local user can read a process's command line.
+        env = {**os.environ, "AVATAR_MOCK_API_KEYS": json.dumps([api_key])}
         self.process = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         self.url = ""
 
