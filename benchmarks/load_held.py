@@ -5,7 +5,7 @@ process then measures REST latency with a steady mix of calls (keep_alive, task,
 ``--rate`` requests per second, first with no media load and then with it, side by side in one run.
 Target: p99 under 50 ms while the media sessions are held at their target bitrate.
 
-    .venv/bin/python benchmarks/load_held.py --sessions 60 --quality high --seconds 20
+    .venv/bin/python benchmarks/load_held.py --sessions 60 --quality high --seconds 20 [--media-workers 2]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 import httpx
 
 KEY = "load-held-key-00000000"
+MOCK = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--log-level", "WARNING"]
 
 HOLDER = textwrap.dedent(
     """
@@ -97,10 +98,11 @@ def main() -> int:
     parser.add_argument("--quality", default="high")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=50, help="control-plane requests per second")
+    parser.add_argument("--media-workers", type=int, default=1, help="the mock's media worker processes")
     args = parser.parse_args()
     env = {**os.environ, "AVATAR_MOCK_CONCURRENCY_LIMIT": "1000"}
     mock = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--log-level", "WARNING"],
+        [*MOCK, "--media-workers", str(args.media_workers)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -123,7 +125,9 @@ def main() -> int:
     finally:
         mock.terminate()
         mock.wait(timeout=15)
-    print(f"control plane at {args.rate:.0f} req/s, {args.seconds:.0f} s per phase")
+    print(
+        f"control plane at {args.rate:.0f} req/s, {args.seconds:.0f} s per phase, {args.media_workers} media worker(s)"
+    )
     print(f"{'phase':<28} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, values in (("no media sessions", idle), (f"{args.sessions} {args.quality} sessions held", loaded)):
         print(f"{name:<28} {len(values):>6} {pct(values, 50):>8.2f} {pct(values, 99):>8.2f} {max(values):>8.2f}")
