@@ -133,13 +133,17 @@ class MockAdmin:
         self.set_faults(endpoints)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._http.request(method, path, json=body)
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if response.status_code >= 400 or not isinstance(payload, dict):
-            code = payload.get("code") if isinstance(payload, dict) else None
-            message = payload.get("message") if isinstance(payload, dict) else response.text[:200]
-            raise error_for(code, response.status_code, str(message), f"admin {method} {path}")
-        return payload.get("data")
+        return admin_data(self._http.request(method, path, json=body), method, path)
+
+
+def admin_data(response: httpx.Response, method: str, path: str) -> Any:
+    """The ``data`` of an admin API answer, or the typed error it carries."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if response.status_code >= 400 or not isinstance(payload, dict):
+        code = payload.get("code") if isinstance(payload, dict) else None
+        message = payload.get("message") if isinstance(payload, dict) else response.text[:200]
+        raise error_for(code, response.status_code, str(message), f"admin {method} {path}")
+    return payload.get("data")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness.errors import error_for
+from harness.admin import admin_data
 
 if TYPE_CHECKING:
     from harness.session import Session
@@ -63,12 +63,4 @@ async def apply_network_profile(session: Session, profile: str) -> None:
 async def _admin(base_url: str, method: str, path: str, body: Any, timeout: float) -> Any:
     async with httpx.AsyncClient(base_url=f"{base_url.rstrip('/')}/__admin/", timeout=timeout) as http:
         response = await http.request(method, path, json=body)
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if response.status_code >= 400 or not isinstance(payload, dict):
-        code = payload.get("code") if isinstance(payload, dict) else None
-        message = payload.get("message") if isinstance(payload, dict) else response.text[:200]
-        raise error_for(code, response.status_code, str(message), f"admin {method} {path}")
-    return payload.get("data")
+    return admin_data(response, method, path)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +23,7 @@ from harness.errors import StreamingError
 from harness.media import MediaStats
 from harness.metrics import MemorySink, RunWriter, SampleSink, Tee
 from harness.session import SpeechResult
+from harness.urls import is_loopback_url
 
 SENTENCES = (
     "Hello! I am your streaming avatar, and this is a quick latency probe.",
@@ -71,16 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("avatar-probe: interrupted; the session was stopped")
         return EXIT_INTERRUPTED
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @contextmanager

@@ -8,7 +8,6 @@ another mock, loopback only. The real service (https://api.heygen.com) only with
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import re
@@ -20,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from harness.urls import is_loopback_url
 
 REAL_SERVICE_URL = "https://api.heygen.com"
 API_KEY_ENV = "HEYGEN_API_KEY"
@@ -49,17 +50,6 @@ class Target:
     host: str
     api_key: str
     max_sessions: int | None = None
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url``'s host is a loopback address or ``localhost`` (nothing leaves the machine)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_host(host: str, real: bool) -> None:
