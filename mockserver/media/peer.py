@@ -293,10 +293,10 @@ class AvatarPeer:
             self._heard()
             self._shaper.connected()
             self._arm(self._silence_check_period(), self._check_silence)
-        if state in _REPORTED_STATES:
+        if state in _REPORTED_STATES and state != "closed":
             self._report(state)
         if state in ("failed", "closed"):  # "closed" unasked: the client hung up and aiortc closed itself
-            self._start_close()
+            self._start_close()  # which reports "closed" once everything is released
 
     def _report(self, state: str) -> None:
         if self._reported in ("closed", state):
@@ -367,8 +367,9 @@ class AvatarPeer:
                 await self._pc.close()
         finally:
             self._shaper.close()
-            self._report("closed")
+            # Leave the plane first: whoever hears "closed" sees the peer already gone from the counts.
             self._on_closed(self)
+            self._report("closed")
 
 
 def _describe(conditions: NetworkConditions | None) -> str:
