@@ -558,7 +558,9 @@ def _add_arguments(parser: Any) -> None:
     )
     group.add_argument("--quality", choices=["low", "medium", "high"], default="low", help="Session tier.")
     group.add_argument("--codec", choices=["VP8", "H264"], default="VP8", help="Video codec requested.")
-    group.add_argument("--flow", choices=["v1", "seed"], default="v1", help="WebRTC flow (server or client offer).")
+    group.add_argument(
+        "--flow", choices=["v1", "seed", "v2"], default="v1", help="v1 (server offer), seed (client offer), v2 (room)."
+    )
     group.add_argument(
         "--receive", choices=["count", "decode"], default="count", help="count: meter RTP only; decode: decode video."
     )
