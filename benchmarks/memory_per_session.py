@@ -25,9 +25,13 @@ import collections
 import ctypes
 import gc
 import os
+import random
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -83,6 +87,7 @@ async def churn(
     one: Callable[[], Awaitable[None]],
     args: argparse.Namespace,
     measure: Callable[[], Awaitable[dict[str, float]]],
+    after_warmup: Awaitable[None] | None = None,
 ) -> list[tuple[int, dict[str, float]]]:
     """Warm up, then run ``args.cycles`` sessions, sampling after every ``args.every``."""
     errors: collections.Counter[str] = collections.Counter()
@@ -102,6 +107,8 @@ async def churn(
     print(f"warm-up: {done} sessions in {time.monotonic() - t0:.0f} s", flush=True)
     done = 0
     samples = [(0, await measure())]
+    if after_warmup is not None:
+        await after_warmup
     t0 = time.monotonic()
     while done < args.cycles:
         target = min(done + args.every, args.cycles)
@@ -234,18 +241,32 @@ async def run_peer(args: argparse.Namespace) -> None:
     from mockserver.media import MediaPlane
 
     settings = Settings()
+    settings.media.peer_silence_timeout_s = args.silence_timeout
     plane = MediaPlane(settings)
     await plane.start()
     tier = settings.tiers["low"]
+    kinds = kind_chooser(args.kind)
 
     async def one() -> None:
-        peer = plane.open_peer("memory", tier, "VP8", lambda state: None)
+        kind = kinds()
+        closed = asyncio.get_running_loop().create_future()
+
+        def on_state(state: str) -> None:
+            if state == "closed" and not closed.done():
+                closed.set_result(None)
+
+        peer = plane.open_peer("memory", tier, "VP8", on_state)
         receiver = MediaReceiver([], "count")
         try:
-            answer = await receiver.answer(await peer.create_offer())
-            await peer.accept_answer(answer)
+            offer = await peer.create_offer()
+            if kind == "never-started":
+                return
+            await peer.accept_answer(await receiver.answer(offer))
             await receiver.wait_first_frame(15)
             peer.send_event({"type": "avatar_start_talking", "task_id": "t"})
+            if kind == "abandoned":  # the client hangs up; the peer notices by itself
+                await receiver.close()
+                await asyncio.wait_for(closed, args.silence_timeout + 10)
         finally:
             await receiver.close()
             await peer.close()
@@ -257,17 +278,35 @@ async def run_peer(args: argparse.Namespace) -> None:
         await plane.close()
 
 
+def kind_chooser(kind: str) -> Callable[[], str]:
+    """The next session's kind: always ``kind``, or for "mix" the soak's 70/20/10 of full/abandoned/never."""
+    if kind != "mix":
+        return lambda: kind
+    rng = random.Random(1)
+    return lambda: random_kind(rng.random())
+
+
+def random_kind(roll: float) -> str:
+    return "full" if roll < 0.7 else "abandoned" if roll < 0.9 else "never-started"
+
+
 async def run_service(args: argparse.Namespace) -> None:
     from harness import StreamingClient
+    from harness.media import MediaReceiver
 
     env = {
         **os.environ,
         "AVATAR_MOCK_CONCURRENCY_LIMIT": "10000",
         "AVATAR_MOCK_HISTORY_LIMIT": str(args.history_limit),
-        "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": "5",
+        "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": str(args.silence_timeout),
     }
-    command = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--log-level", "WARNING"]
-    proc = subprocess.Popen(command + (["--no-media"] if args.no_media else []), stdout=subprocess.PIPE, text=True, env=env)
+    serve = ["serve", "--port", "0", "--log-level", "WARNING"] + (["--no-media"] if args.no_media else [])
+    snapshots = Path(tempfile.mkdtemp(prefix="mock-tracemalloc-"))
+    if args.tracemalloc:  # the mock's Python heap, snapshotted on SIGUSR1 (slows the mock down)
+        command = [sys.executable, "-c", TRACEMALLOC_BOOT, str(snapshots), *serve]
+    else:
+        command = [sys.executable, "-m", "mockserver", *serve]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("listening on "):
@@ -277,28 +316,94 @@ async def run_service(args: argparse.Namespace) -> None:
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as admin, StreamingClient(url, api_key=KEY) as client:
 
+            async def snapshot(n: int) -> None:
+                proc.send_signal(signal.SIGUSR1)
+                while not (snapshots / f"{n}.done").exists():
+                    await asyncio.sleep(0.2)
+
             async def measure() -> dict[str, float]:
                 await asyncio.sleep(0.5)
+                # Abandoned sessions end when the mock notices the silence: sample once they have.
+                for _ in range(int(args.silence_timeout * 4) + 40):
+                    if (await admin.get("/__admin/stats")).json()["data"]["peer_connections"] == 0:
+                        break
+                    await asyncio.sleep(0.25)
                 return {"rss": (await admin.get("/__admin/process")).json()["data"]["rss_bytes"]}
 
+            kinds = kind_chooser(args.kind)
+
             async def one() -> None:
+                kind = kinds()
                 if args.no_media:
                     data = await client.new_session(quality="low")
                     await client.start(data.session_id)
                     await client.task(data.session_id, "Hello there.", task_type="repeat")
                     await client.stop(data.session_id)
-                    return
-                async with client.session(quality="low", receive="count", stats_interval=None) as session:
-                    await session.wait_first_frame(timeout=15)
-                    await session.speak("How can I help you today?", wait_end=False)
-                    await session.interrupt()
+                elif kind == "full":
+                    async with client.session(quality="low", receive="count", stats_interval=None) as session:
+                        await session.wait_first_frame(timeout=15)
+                        await session.speak("How can I help you today?", wait_end=False)
+                        await session.interrupt()
+                elif kind == "abandoned":  # media up, then the client closes its peer and never stops
+                    data = await client.new_session(quality="low")
+                    receiver = MediaReceiver(data.ice_servers or [], "count")
+                    try:
+                        assert data.sdp is not None
+                        answer = await receiver.answer(data.sdp.sdp)
+                        await client.start(data.session_id, {"type": "answer", "sdp": answer})
+                        await receiver.wait_connected(15)
+                    finally:
+                        await receiver.close()
+                else:  # never started: its peer made an offer nobody answers; stopped (not left to idle out)
+                    data = await client.new_session(quality="low")
+                    await client.stop(data.session_id)
 
-            report(await churn(one, args, measure))
+            samples = await churn(one, args, measure, snapshot(0) if args.tracemalloc else None)
+            report(samples)
+            if args.tracemalloc:
+                await measure()
+                await snapshot(1)
+                compare_snapshots(snapshots / "0.snap", snapshots / "1.snap", samples[-1][0])
             stats = (await admin.get("/__admin/stats")).json()["data"]
             print(f"mock after churn: {stats}")
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+TRACEMALLOC_BOOT = """
+import signal, sys, tracemalloc
+from pathlib import Path
+out = Path(sys.argv[1])
+taken = [0]
+def dump(*_):
+    tracemalloc.take_snapshot().dump(str(out / f"{taken[0]}.snap"))
+    (out / f"{taken[0]}.done").touch()
+    taken[0] += 1
+tracemalloc.start(12)
+signal.signal(signal.SIGUSR1, dump)
+from mockserver.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def compare_snapshots(before: Path, after: Path, sessions: int) -> None:
+    """The mock's Python-heap growth between two snapshots, per session, by allocating line (mock/aiortc frames)."""
+    old, new = tracemalloc.Snapshot.load(str(before)), tracemalloc.Snapshot.load(str(after))
+    skip = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>")]
+    diff = new.filter_traces(skip).compare_to(old.filter_traces(skip), "traceback")
+    total = sum(d.size_diff for d in diff)
+    print(
+        f"mock Python heap: {total / 1024:+.0f} KiB over {sessions} sessions = {total / max(sessions, 1):+.0f} B each"
+    )
+    for d in diff[:12]:
+        if d.size_diff <= 0:
+            break
+        frames = [f for f in d.traceback if "site-packages" not in f.filename or "aio" in f.filename][-1:]
+        where = "; ".join(f"{Path(f.filename).name}:{f.lineno}" for f in (frames or d.traceback[-1:]))
+        print(
+            f"  {d.size_diff / max(sessions, 1):+7.0f} B/session {d.count_diff:+6} blocks  {where}  <- {d.traceback[0]}"
+        )
 
 
 def main() -> int:
@@ -310,6 +415,14 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=50, help="sample after this many sessions")
     parser.add_argument("--history-limit", type=int, default=1000, help="service: closed sessions the mock keeps")
     parser.add_argument("--no-media", action="store_true", help="service: control plane only")
+    parser.add_argument("--tracemalloc", action="store_true", help="service: where the mock's Python heap grew")
+    parser.add_argument(
+        "--kind",
+        choices=["full", "abandoned", "never-started", "mix"],
+        default="full",
+        help="peer/service: what each session does (mix: the soak's 70/20/10 of full/abandoned/never-started)",
+    )
+    parser.add_argument("--silence-timeout", type=float, default=5.0, help="peer/service: peer_silence_timeout_s")
     args = parser.parse_args()
     modes = {"aiortc": run_aiortc, "peer": run_peer, "service": run_service}
     asyncio.run(modes[args.mode](args))
