@@ -76,6 +76,18 @@ def heap_in_use() -> int:
     return int(info.uordblks + info.hblkhd)
 
 
+def heap_rss(pid: int) -> int:
+    """Resident bytes of a process's ``[heap]`` (glibc's main arena; pymalloc arenas and mmaps are elsewhere)."""
+    resident, in_heap = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            in_heap = fields[-1] == "[heap]"
+        elif in_heap and fields[0] == "Rss:":
+            resident += int(fields[1]) * 1024
+    return resident
+
+
 def slope_per_1000(points: list[tuple[int, float]]) -> float:
     if len(points) < 3:
         return float("nan")
@@ -301,7 +313,7 @@ async def run_service(args: argparse.Namespace) -> None:
         "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": str(args.silence_timeout),
     }
     serve = ["serve", "--port", "0", "--log-level", "WARNING"] + (["--no-media"] if args.no_media else [])
-    snapshots = Path(tempfile.mkdtemp(prefix="mock-tracemalloc-"))
+    snapshots = Path(tempfile.mkdtemp(prefix="mock-tracemalloc-")) if args.tracemalloc else Path()
     if args.tracemalloc:  # the mock's Python heap, snapshotted on SIGUSR1 (slows the mock down)
         command = [sys.executable, "-c", TRACEMALLOC_BOOT, str(snapshots), *serve]
     else:
@@ -328,7 +340,8 @@ async def run_service(args: argparse.Namespace) -> None:
                     if (await admin.get("/__admin/stats")).json()["data"]["peer_connections"] == 0:
                         break
                     await asyncio.sleep(0.25)
-                return {"rss": (await admin.get("/__admin/process")).json()["data"]["rss_bytes"]}
+                rss_bytes = (await admin.get("/__admin/process")).json()["data"]["rss_bytes"]
+                return {"rss": rss_bytes, "heap_rss": heap_rss(proc.pid)}
 
             kinds = kind_chooser(args.kind)
 
@@ -372,15 +385,16 @@ async def run_service(args: argparse.Namespace) -> None:
 
 
 TRACEMALLOC_BOOT = """
-import signal, sys, tracemalloc
+import gc, signal, sys, tracemalloc
 from pathlib import Path
 out = Path(sys.argv[1])
 taken = [0]
 def dump(*_):
+    gc.collect()
     tracemalloc.take_snapshot().dump(str(out / f"{taken[0]}.snap"))
     (out / f"{taken[0]}.done").touch()
     taken[0] += 1
-tracemalloc.start(12)
+tracemalloc.start(6)
 signal.signal(signal.SIGUSR1, dump)
 from mockserver.cli import main
 sys.exit(main(sys.argv[2:]))
