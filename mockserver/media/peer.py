@@ -38,6 +38,24 @@ MAX_PENDING_EVENTS = 256
 MAX_PENDING_CANDIDATES = 64
 
 
+class StateReporter:
+    """Tells the control plane each peer state once, in order, and nothing after "closed"."""
+
+    def __init__(self, session_id: str, on_state: Callable[[str], None]) -> None:
+        self.session_id = session_id
+        self.reported: str | None = None
+        self._on_state = on_state
+
+    def report(self, state: str) -> None:
+        if self.reported in ("closed", state):
+            return
+        self.reported = state
+        try:
+            self._on_state(state)
+        except Exception:
+            logger.exception("session %s: on_state(%r) raised", self.session_id, state)
+
+
 class AvatarPeer:
     """The mock avatar's side of one WebRTC session.
 
@@ -62,7 +80,7 @@ class AvatarPeer:
         self.session_id = session_id
         self.tier = tier
         self.codec = codec
-        self._on_state = on_state
+        self._states = StateReporter(session_id, on_state)
         self._library = library
         self._pacer = pacer
         self._settings = settings
@@ -79,7 +97,6 @@ class AvatarPeer:
         self._remote_ufrag: str | None = None
         self._bundle_mid: str | None = None
         self._negotiated = False
-        self._reported: str | None = None
         self._signaling = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._last_heard = self._loop.time()
@@ -289,23 +306,15 @@ class AvatarPeer:
         if pc is None:
             return
         state = pc.connectionState
-        if state == "connected" and self._reported != "connected":
+        if state == "connected" and self._states.reported != "connected":
             self._heard()
             self._shaper.connected()
             self._arm(self._silence_check_period(), self._check_silence)
         if state in _REPORTED_STATES and state != "closed":
-            self._report(state)
+            self._states.report(state)
         if state in ("failed", "closed"):  # "closed" unasked: the client hung up and aiortc closed itself
             self._start_close()  # which reports "closed" once everything is released
 
-    def _report(self, state: str) -> None:
-        if self._reported in ("closed", state):
-            return
-        self._reported = state
-        try:
-            self._on_state(state)
-        except Exception:
-            logger.exception("session %s: on_state(%r) raised", self.session_id, state)
 
     def _arm(self, delay: float, callback: Callable[[], None]) -> None:
         if self._timer is not None:
@@ -331,7 +340,7 @@ class AvatarPeer:
         if self._closing:
             return
         logger.info("session %s: media failed: %s", self.session_id, why)
-        self._report("failed")
+        self._states.report("failed")
         self._start_close()
 
     # -------------------------------------------------------------------------------------- closing
@@ -369,7 +378,7 @@ class AvatarPeer:
             self._shaper.close()
             # Leave the plane first: whoever hears "closed" sees the peer already gone from the counts.
             self._on_closed(self)
-            self._report("closed")
+            self._states.report("closed")
 
 
 def _describe(conditions: NetworkConditions | None) -> str:

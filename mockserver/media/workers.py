@@ -38,6 +38,7 @@ from pydantic import BaseModel
 import mockserver
 from mockserver.config import NetworkConditions, Settings, Tier
 from mockserver.media.errors import MediaError
+from mockserver.media.peer import StateReporter
 from mockserver.media.plane import CODECS, MediaPlane
 from mockserver.media.sdp import VideoCodec
 
@@ -131,9 +132,8 @@ class RemotePeer:
         self.tier = tier
         self.codec = codec
         self.worker_pid = worker.pid
-        self._on_state = on_state
+        self._states = StateReporter(session_id, on_state)
         self._worker: _Worker | None = worker
-        self._reported: str | None = None
         self._stats: dict[str, int] = {}
         self._network: NetworkConditions | None = None
         self._close_task: asyncio.Future[None] | None = None
@@ -185,7 +185,7 @@ class RemotePeer:
                     await asyncio.wait_for(worker.call(self.peer_id, "close", []), PEER_CLOSE_GRACE_S)
         finally:
             self._detach()
-            self._report("closed")
+            self._states.report("closed")
 
     @property
     def _closing(self) -> bool:
@@ -210,28 +210,20 @@ class RemotePeer:
 
     def remote_state(self, state: str, stats: dict[str, int] | None) -> None:
         self.update_stats(stats)
-        self._report(state)
+        self._states.report(state)
         if state == "closed":
             self._detach()
 
     def worker_lost(self) -> None:
         self._worker = None
-        self._report("failed")
-        self._report("closed")
+        self._states.report("failed")
+        self._states.report("closed")
 
     def _detach(self) -> None:
         if self._worker is not None:
             self._worker.peers.pop(self.peer_id, None)
             self._worker = None
 
-    def _report(self, state: str) -> None:
-        if self._reported in ("closed", state):
-            return
-        self._reported = state
-        try:
-            self._on_state(state)
-        except Exception:
-            logger.exception("session %s: on_state(%r) raised", self.session_id, state)
 
 
 # ----------------------------------------------------------------------------------------- worker
