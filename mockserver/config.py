@@ -95,9 +95,7 @@ LATENCY_PROFILES: dict[str, LatencyProfile] = {
     "heygen": LatencyProfile(
         rest=Delay(kind="uniform", low_ms=100, high_ms=300),
         endpoints={
-            "streaming.new": Delay(
-                kind="lognormal", median_ms=1500, sigma=0.35, tail_probability=0.005, tail_ms=60000
-            ),
+            "streaming.new": Delay(kind="lognormal", median_ms=1500, sigma=0.35, tail_probability=0.005, tail_ms=60000),
         },
         speech_start=Delay(kind="lognormal", median_ms=2500, sigma=0.15),
     ),

@@ -25,6 +25,7 @@ from mockserver.catalog import resolve_avatar
 from mockserver.clock import Clock, TimerHandle
 from mockserver.config import Settings
 from mockserver.errors import ApiError, not_found, state_error
+from mockserver.event_log import EventLog
 
 EVENT_HISTORY = 200
 
@@ -74,9 +75,9 @@ class Session:
     closed_mono: float | None = None
     close_reason: str | None = None
     listening: bool = False
-    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENT_HISTORY))
+    events: EventLog = field(default_factory=lambda: EventLog(EVENT_HISTORY))
     media: Any = None
-    queue: deque[SpeechTask] = field(default_factory=deque)
+    queue: list[SpeechTask] = field(default_factory=list)
     current: SpeechTask | None = None
     current_started_mono: float | None = None
     timers: dict[str, TimerHandle] = field(default_factory=dict)
@@ -276,6 +277,7 @@ class SessionRegistry:
         finally:
             session.state = State.CLOSED
             session.closed_mono = self.clock.monotonic()
+            session.events.freeze()  # closed sessions stay in the history: keep them small
             self._closed_usage[session.api_key] = self._closed_usage.get(session.api_key, 0.0) + session.seconds(
                 session.closed_mono
             )
@@ -342,7 +344,7 @@ class SessionRegistry:
         session.timers.pop("speech", None)
         if not session.queue or not session.live:
             return
-        task = session.queue.popleft()
+        task = session.queue.pop(0)
         session.current = task
         session.current_started_mono = self.clock.monotonic()
         self.emit(session, {"type": "avatar_start_talking", "task_id": task.task_id})
@@ -379,16 +381,14 @@ class SessionRegistry:
             spoken_ms = round((self.clock.monotonic() - session.current_started_mono) * 1000, 1)
             if emit:
                 self.emit(session, {"type": "avatar_end_message", "task_id": task.task_id})
-                self.emit(
-                    session, {"type": "avatar_stop_talking", "task_id": task.task_id, "duration_ms": spoken_ms}
-                )
+                self.emit(session, {"type": "avatar_stop_talking", "task_id": task.task_id, "duration_ms": spoken_ms})
             if not task.done.done():
                 task.done.set_result(None)
         session.current = None
         session.current_started_mono = None
         if drop_queue:
             while session.queue:
-                queued = session.queue.popleft()
+                queued = session.queue.pop(0)
                 if not queued.done.done():
                     queued.done.set_result(None)
         return spoken_ms

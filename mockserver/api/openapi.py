@@ -53,9 +53,7 @@ def build_openapi() -> dict[str, Any]:
         if request_model is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{request_model.__name__}"}}
-                },
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{request_model.__name__}"}}},
             }
         if path == "/v2/streaming.list":
             operation["parameters"] = [

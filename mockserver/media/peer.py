@@ -315,7 +315,6 @@ class AvatarPeer:
         if state in ("failed", "closed"):  # "closed" unasked: the client hung up and aiortc closed itself
             self._start_close()  # which reports "closed" once everything is released
 
-
     def _arm(self, delay: float, callback: Callable[[], None]) -> None:
         if self._timer is not None:
             self._timer.cancel()
