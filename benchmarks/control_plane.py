@@ -126,8 +126,10 @@ def main() -> int:
         )
     ratio = rows["mock"][0] / rows["bare"][0]
     print(f"time per request, mock / bare: {ratio:.2f}x (target < 2x)")
-    print(f"latency added by the mock: p50 {rows['mock'][1] - rows['bare'][1]:+.2f} ms, "
-          f"p99 {rows['mock'][2] - rows['bare'][2]:+.2f} ms")
+    print(
+        f"latency added by the mock: p50 {rows['mock'][1] - rows['bare'][1]:+.2f} ms, "
+        f"p99 {rows['mock'][2] - rows['bare'][2]:+.2f} ms"
+    )
     return 0
 
 

@@ -7,7 +7,8 @@ sessions, and fits the growth per 1,000 sessions. Loopback only; bounded by ``--
     aiortc    two bare aiortc peers (data channel + Opus audio) connect and close, in this process
     peer      the mock's MediaPlane/AvatarPeer against the harness MediaReceiver (count mode), in this process
     service   ``python -m mockserver serve`` in a subprocess, full REST + media sessions through the harness;
-              RSS from the mock's /__admin/process (``--history-limit``, ``--no-media`` apply here)
+              RSS, [heap] and glibc in-use bytes from a probe inside the mock, read on SIGUSR1 after a
+              gc (``--history-limit``, ``--no-media``, ``--tracemalloc`` apply here)
 
 In-process modes end with a census: live aiortc/aioice/OpenSSL/mockserver objects, ``gc.garbage``, how
 many objects per session only the cycle collector freed, and what ``malloc_trim(0)`` gives back.
@@ -24,6 +25,7 @@ import asyncio
 import collections
 import ctypes
 import gc
+import json
 import os
 import random
 import signal
@@ -74,18 +76,6 @@ def heap_in_use() -> int:
     _libc.mallinfo2.restype = _Mallinfo2
     info = _libc.mallinfo2()
     return int(info.uordblks + info.hblkhd)
-
-
-def heap_rss(pid: int) -> int:
-    """Resident bytes of a process's ``[heap]`` (glibc's main arena; pymalloc arenas and mmaps are elsewhere)."""
-    resident, in_heap = 0, False
-    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-        fields = line.split()
-        if fields and "-" in fields[0] and not fields[0].endswith(":"):
-            in_heap = fields[-1] == "[heap]"
-        elif in_heap and fields[0] == "Rss:":
-            resident += int(fields[1]) * 1024
-    return resident
 
 
 def slope_per_1000(points: list[tuple[int, float]]) -> float:
@@ -313,11 +303,10 @@ async def run_service(args: argparse.Namespace) -> None:
         "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": str(args.silence_timeout),
     }
     serve = ["serve", "--port", "0", "--log-level", "WARNING"] + (["--no-media"] if args.no_media else [])
-    snapshots = Path(tempfile.mkdtemp(prefix="mock-tracemalloc-")) if args.tracemalloc else Path()
-    if args.tracemalloc:  # the mock's Python heap, snapshotted on SIGUSR1 (slows the mock down)
-        command = [sys.executable, "-c", TRACEMALLOC_BOOT, str(snapshots), *serve]
-    else:
-        command = [sys.executable, "-m", "mockserver", *serve]
+    probes = Path(tempfile.mkdtemp(prefix="mock-memory-"))
+    # The mock runs under PROBE_BOOT: on SIGUSR1 it collects garbage and writes its RSS, [heap], glibc in-use
+    # bytes and Python blocks (and with --tracemalloc a heap snapshot) to ``probes``.
+    command = [sys.executable, "-c", PROBE_BOOT, str(probes), "1" if args.tracemalloc else "0", *serve]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -325,13 +314,17 @@ async def run_service(args: argparse.Namespace) -> None:
         proc.kill()
         raise SystemExit(f"mock did not start: {line!r}")
     url = line.removeprefix("listening on ")
+    probed = 0
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as admin, StreamingClient(url, api_key=KEY) as client:
 
-            async def snapshot(n: int) -> None:
+            async def probe() -> dict[str, float]:
+                nonlocal probed
+                path, probed = probes / f"{probed}.json", probed + 1
                 proc.send_signal(signal.SIGUSR1)
-                while not (snapshots / f"{n}.done").exists():
-                    await asyncio.sleep(0.2)
+                while not path.exists():
+                    await asyncio.sleep(0.1)
+                return dict(json.loads(path.read_text()))
 
             async def measure() -> dict[str, float]:
                 await asyncio.sleep(0.5)
@@ -340,8 +333,7 @@ async def run_service(args: argparse.Namespace) -> None:
                     if (await admin.get("/__admin/stats")).json()["data"]["peer_connections"] == 0:
                         break
                     await asyncio.sleep(0.25)
-                rss_bytes = (await admin.get("/__admin/process")).json()["data"]["rss_bytes"]
-                return {"rss": rss_bytes, "heap_rss": heap_rss(proc.pid)}
+                return await probe()
 
             kinds = kind_chooser(args.kind)
 
@@ -371,12 +363,10 @@ async def run_service(args: argparse.Namespace) -> None:
                     data = await client.new_session(quality="low")
                     await client.stop(data.session_id)
 
-            samples = await churn(one, args, measure, snapshot(0) if args.tracemalloc else None)
+            samples = await churn(one, args, measure)
             report(samples)
             if args.tracemalloc:
-                await measure()
-                await snapshot(1)
-                compare_snapshots(snapshots / "0.snap", snapshots / "1.snap", samples[-1][0])
+                compare_snapshots(probes / "0.snap", probes / f"{probed - 1}.snap", samples[-1][0])
             stats = (await admin.get("/__admin/stats")).json()["data"]
             print(f"mock after churn: {stats}")
     finally:
@@ -384,20 +374,51 @@ async def run_service(args: argparse.Namespace) -> None:
         proc.wait(timeout=15)
 
 
-TRACEMALLOC_BOOT = """
-import gc, signal, sys, tracemalloc
+PROBE_BOOT = """
+import ctypes, gc, json, signal, sys, tracemalloc
 from pathlib import Path
-out = Path(sys.argv[1])
-taken = [0]
-def dump(*_):
+
+out, trace, taken = Path(sys.argv[1]), sys.argv[2] == "1", [0]
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks".split()]
+    _fields_ += [(n, ctypes.c_size_t) for n in ("fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Mallinfo2
+
+def probe(*_):
     gc.collect()
-    tracemalloc.take_snapshot().dump(str(out / f"{taken[0]}.snap"))
-    (out / f"{taken[0]}.done").touch()
+    n = taken[0]
     taken[0] += 1
-tracemalloc.start(6)
-signal.signal(signal.SIGUSR1, dump)
+    if trace:
+        tracemalloc.take_snapshot().dump(str(out / f"{n}.snap"))
+    info = libc.mallinfo2()
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    sample = {
+        "rss": int(status["VmRSS"].split()[0]) * 1024,
+        "heap_rss": heap_rss(),
+        "malloc": info.uordblks + info.hblkhd,
+        "pyblocks": sys.getallocatedblocks(),
+    }
+    (out / f"{n}.tmp").write_text(json.dumps(sample))
+    (out / f"{n}.tmp").rename(out / f"{n}.json")
+
+def heap_rss():
+    resident, in_heap = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            in_heap = fields[-1] == "[heap]"
+        elif in_heap and fields[0] == "Rss:":
+            resident += int(fields[1]) * 1024
+    return resident
+
+if trace:
+    tracemalloc.start(6)
+signal.signal(signal.SIGUSR1, probe)
 from mockserver.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 
@@ -429,7 +450,9 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=50, help="sample after this many sessions")
     parser.add_argument("--history-limit", type=int, default=1000, help="service: closed sessions the mock keeps")
     parser.add_argument("--no-media", action="store_true", help="service: control plane only")
-    parser.add_argument("--tracemalloc", action="store_true", help="service: where the mock's Python heap grew")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="service: where the mock's Python heap grew (slows the mock)"
+    )
     parser.add_argument(
         "--kind",
         choices=["full", "abandoned", "never-started", "mix"],

@@ -54,7 +54,10 @@ def start_mock() -> tuple[subprocess.Popen[str], str]:
     env = {
         **os.environ,
         "AVATAR_MOCK_CONCURRENCY_LIMIT": "10000",
-        "AVATAR_MOCK_HISTORY_LIMIT": os.environ.get("SOAK_HISTORY_LIMIT", "10000"),
+        # Closed sessions stay in the history (under ~1.1 KiB each) until `history_limit` newer ones have closed:
+        # a bounded cache that grows with every session until it is full. The mock's default (1,000) is full
+        # before the second half of a 10-minute soak, where the RSS slope is taken (AVATAR_MOCK_HISTORY_LIMIT
+        # in the environment changes it).
         # A vanished client is noticed after 5 s of silence instead of 30 s, so the soak settles sooner.
         "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": "5",
         "AVATAR_MOCK_MEDIA__ICE_CONNECT_TIMEOUT_S": "5",
