@@ -6,7 +6,9 @@ packet, and the decoded video frames' burned-in counter is checked. ``count`` (a
 client: aiortc would decode every frame even if nobody reads the track, so RTP is taken off the DTLS
 transport right after SRTP decryption, before aiortc's receivers: video packets are only counted (bytes,
 sequence numbers, frame boundaries), audio is decoded in place (``count``, for speech onset) or only counted
-(``None``). That spares per packet aiortc's parsing, receiver bookkeeping and a thread hop.
+(``None``). That spares per packet aiortc's parsing, receiver bookkeeping and a thread hop. ``wire`` goes one
+step further for holding many sessions per client core: RTP is counted from its clear-text header straight off
+the ICE socket, never decrypted (video metrics only; audio is counted, so no speech onset).
 
 RTP loss and jitter are computed per stream with RFC 3550's formulas (the ones behind a receiver report).
 All times are ``time.perf_counter()`` values.
@@ -43,7 +45,7 @@ from harness.onset import SpeechDetector, Transition, rms_dbfs
 
 log = logging.getLogger(__name__)
 
-ReceiveMode = Literal["count", "decode"]
+ReceiveMode = Literal["count", "decode", "wire"]
 
 #: A gap between video frames longer than this is a freeze (docs/metrics.md).
 FREEZE_GAP_S = 0.200
@@ -56,6 +58,8 @@ IDLE_DECODE_EVERY = 5
 #: aiortc's private name for an RTCRtpReceiver's jitter buffer (aiortc 1.16).
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _RTP_HEADER = struct.Struct("!BBHI")
+#: Wire mode: the SRTP authentication tag after each packet's (encrypted) payload, by negotiated profile.
+SRTP_TAG_BYTES = {b"SRTP_AEAD_AES_256_GCM": 16, b"SRTP_AEAD_AES_128_GCM": 16, b"SRTP_AES128_CM_SHA1_80": 10}
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +263,38 @@ class RtpTap:
             meter.count(seq, timestamp, second >> 7, data[start:end], time.perf_counter())
 
 
+class WireTap:
+    """Wire mode: stands in for an ICE connection's ``data_received``. SRTP leaves the RTP header in clear
+    text, so RTP is counted off the socket and dropped, never decrypted; STUN, DTLS and RTCP go on to aiortc.
+
+    Payloads stay encrypted: meters see their length (the tag taken off), which is all video needs; audio
+    packets are counted, not decoded. Packets are not authenticated either: a load client, not a verifier.
+    """
+
+    def __init__(self, routes: dict[int, RtpMeter], original: Callable[[bytes, int], None], dtls: Any) -> None:
+        self.routes = routes
+        self.original = original
+        self.dtls = dtls
+        self.tag_bytes: int | None = None
+
+    def __call__(self, data: bytes, component: int) -> None:
+        if len(data) < 12 or not 127 < data[0] < 192 or 192 <= data[1] <= 223:
+            self.original(data, component)  # STUN, DTLS, RTCP (packet types 192-223)
+            return
+        meter = self.routes.get(data[1] & 0x7F)
+        if meter is None:
+            return
+        if self.tag_bytes is None:  # SRTP flows only once DTLS has chosen its profile
+            self.tag_bytes = SRTP_TAG_BYTES.get(self.dtls._ssl.get_selected_srtp_profile(), 16)
+        first, second, seq, timestamp = _RTP_HEADER.unpack_from(data)
+        start = 12 + 4 * (first & 0x0F)
+        if first & 0x10 and len(data) >= start + 4:  # header extension
+            start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+        end = len(data) - self.tag_bytes
+        if start <= end:
+            meter.count(seq, timestamp, second >> 7, data[start:end], time.perf_counter())
+
+
 class MediaReceiver:
     """One aiortc peer connection receiving an avatar stream, with its meters and the event channel."""
 
@@ -440,7 +476,7 @@ class MediaReceiver:
     # --- aiortc callbacks ---
 
     def _negotiated(self) -> None:
-        """Codecs are known: note the video codec, and in count mode put the tap in front of aiortc's receivers."""
+        """Codecs are known: note the video codec, and unless decoding put a tap in front of aiortc's receivers."""
         routes: dict[int, RtpMeter] = {}
         transports = set()
         for transceiver in self.pc.getTransceivers():
@@ -460,7 +496,11 @@ class MediaReceiver:
             routes.update((c.payloadType, meter) for c in codecs if c.payloadType is not None)
             transports.add(transceiver.receiver.transport)
         for transport in transports:
-            transport._handle_rtp_data = RtpTap(routes)  # type: ignore[method-assign]
+            if self.mode == "wire":
+                connection = transport.transport._connection
+                connection.data_received = WireTap(routes, connection.data_received, transport)  # type: ignore[method-assign]
+            else:
+                transport._handle_rtp_data = RtpTap(routes)  # type: ignore[method-assign]
         self._grow_receive_buffers()
 
     def _grow_receive_buffers(self) -> None:

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quality", default="low", choices=["low", "medium", "high"])
     parser.add_argument("--codec", default="VP8", choices=["VP8", "H264"])
     parser.add_argument("--flow", default="v1", choices=["v1", "seed", "v2", "none"])
-    parser.add_argument("--receive", default="count", choices=["count", "decode"])
+    parser.add_argument("--receive", default="count", choices=["count", "decode", "wire"])
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds for each wait (REST and media)")
     parser.add_argument("--out", help="also write the samples to this JSONL run file")
     return parser

@@ -85,8 +85,8 @@ class Session:
         network_profile = network_profile or client.network_profile
         if network_profile is not None and flow == "none":
             raise ValueError("a network profile impairs media: it needs flow v1 or seed")
-        if receive not in ("count", "decode", None):
-            raise ValueError(f"receive must be count, decode or None, not {receive!r}")
+        if receive not in ("count", "decode", "wire", None):
+            raise ValueError(f"receive must be count, decode, wire or None, not {receive!r}")
         self.client = client
         self.tier = quality
         self.requested_codec = video_encoding
@@ -119,6 +119,11 @@ class Session:
         self._background: set[asyncio.Task[None]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+
+    @property
+    def hears_audio(self) -> bool:
+        """Whether the received audio is decoded, so speech onset, offset and interrupts are measured."""
+        return self.receive in ("count", "decode")
 
     @property
     def codec(self) -> str:
@@ -202,7 +207,7 @@ class Session:
         event_ms = self._latency("speech.event", sent, started, session_id)
         onset_ms: float | None = None
         onset_at: float | None = None
-        if receiver is not None and self.receive is not None:  # (the v2 room's audio is not analysed)
+        if receiver is not None and self.hears_audio:  # (the v2 room's audio is not analysed)
             onset = await receiver.wait_transition("onset", sent, wait)
             onset_at = onset.at if onset is not None else None
             onset_ms = self._latency("speech.onset", sent, onset_at, session_id)
@@ -228,7 +233,7 @@ class Session:
         """
         await self._settled()
         receiver = self.receiver
-        was_talking = receiver is not None and self.receive is not None and receiver.talking
+        was_talking = receiver is not None and self.hears_audio and receiver.talking
         if self._talking_task is not None:
             self._interrupted.add(self._talking_task)
         if receiver is None or not was_talking:

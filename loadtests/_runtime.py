@@ -562,7 +562,11 @@ def _add_arguments(parser: Any) -> None:
         "--flow", choices=["v1", "seed", "v2"], default="v1", help="v1 (server offer), seed (client offer), v2 (room)."
     )
     group.add_argument(
-        "--receive", choices=["count", "decode"], default="count", help="count: meter RTP only; decode: decode video."
+        "--receive",
+        choices=["count", "decode", "wire"],
+        default="count",
+        help="count: meter video RTP, decode audio; decode: decode video too; wire: count RTP off the socket, no"
+        " decryption (cheapest: many sessions per core, no speech onset).",
     )
     group.add_argument(
         "--no-media", action="store_true", default=False, help="Control plane only: sessions without WebRTC."

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from harness.media import RtpMeter, RtpTap, VideoMeter, read_counter
+from harness.media import RtpMeter, RtpTap, VideoMeter, WireTap, read_counter
 from mockserver.media.clips import ClipRenderer
 
 
@@ -77,3 +77,29 @@ def test_counter_reader_agrees_with_the_mock(width: int, height: int) -> None:
         yuv = renderer.frame(index, talking)
         assert read_counter(yuv[:height]) == index
     assert read_counter(np.full((height, width), 128, np.uint8)) is None
+
+
+class _Dtls:
+    """What WireTap reads of a DTLS transport: the SRTP profile it negotiated."""
+
+    class _ssl:  # mirrors the private attribute
+        @staticmethod
+        def get_selected_srtp_profile() -> bytes:
+            return b"SRTP_AES128_CM_SHA1_80"
+
+
+def test_wire_tap_counts_srtp_headers_and_passes_the_rest_on() -> None:
+    video, audio = RtpMeter(90_000), RtpMeter(48_000)
+    passed: list[bytes] = []
+    tap = WireTap({96: video, 111: audio}, lambda data, component: passed.append(data), _Dtls())
+    tag = b"T" * 10
+    tap(rtp(1, 0, 96, marker=True, ext=1) + tag, 1)
+    tap(rtp(2, 3000, 96) + tag, 1)
+    tap(rtp(7, 960, 111, payload=b"opus") + tag, 1)
+    tap(rtp(3, 0, 97) + tag, 1)  # RTX: dropped
+    stun, dtls, rtcp = b"\x00\x01" + b"\x00" * 18, b"\x16\xfe\xfd" + b"\x00" * 20, b"\x80\xc9" + b"\x00" * 20
+    for data in (stun, dtls, rtcp, b"\x80\x60"):
+        tap(data, 1)
+    assert (video.packets, video.bytes, video.lost) == (2, 200, 0)
+    assert (audio.packets, audio.bytes) == (1, 4)
+    assert passed == [stun, dtls, rtcp, b"\x80\x60"]

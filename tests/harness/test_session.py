@@ -9,6 +9,7 @@ import time
 import pytest
 
 from harness import MemorySink, StreamingClient, errors
+from harness.media import ReceiveMode
 from harness.pytest_plugin import HeygenTarget
 from harness.server_thread import ServerThread
 
@@ -107,11 +108,17 @@ async def test_v2_flow_joins_the_room_and_measures_speech_events(heygen_mock: He
     wait_until(lambda: heygen_mock.admin.stats()["sessions_live"] == 0)
 
 
-async def test_medium_tier_is_received_at_its_bitrate(heygen_mock: HeygenTarget) -> None:
-    async with heygen_mock.client() as client, client.session(quality="medium", receive="count") as s:
+@pytest.mark.parametrize("receive", ["count", "wire"])
+async def test_medium_tier_is_received_at_its_bitrate(heygen_mock: HeygenTarget, receive: ReceiveMode) -> None:
+    async with heygen_mock.client() as client, client.session(quality="medium", receive=receive) as s:
         await s.wait_first_frame(10)
+        await s.speak("Hi.")  # the events channel works in every mode
         await asyncio.sleep(2)
-        assert 700 < s.media_stats().bitrate_kbps < 1400
+        stats = s.media_stats()
+        assert 700 < stats.bitrate_kbps < 1400 and 20 < stats.fps < 30
+        assert stats.packets_lost == 0 and stats.audio_packets > 50
+        assert s.receiver is not None and s.receiver.first_audio_at is not None
+        assert any(e["type"] == "avatar_start_talking" for e in s.events)
 
 
 async def test_interrupt_measures_the_return_to_silence(heygen_mock: HeygenTarget) -> None:
