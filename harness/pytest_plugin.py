@@ -121,7 +121,11 @@ def _heygen_target(request: pytest.FixtureRequest, heygen_mock_settings: dict[st
     from mockserver.config import Settings
 
     settings = Settings(**{"host": "127.0.0.1", "port": 0, **heygen_mock_settings})
-    server = ServerThread(lambda: create_app(settings), host=settings.host)
+    server = ServerThread(
+        lambda: create_app(settings),
+        host=settings.host,
+        runner_options={"keepalive_timeout": settings.connection_idle_timeout_s},
+    )
     url = server.start()
     initial = settings.model_dump(mode="json")
     target = HeygenTarget(url, MOCK_API_KEY, real=False, server=server, initial_settings=initial)

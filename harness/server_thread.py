@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -20,8 +20,16 @@ T = TypeVar("T")
 class ServerThread:
     """``start()`` binds (port 0 = a free one) and returns the base URL; ``stop()`` shuts down cleanly."""
 
-    def __init__(self, app_factory: Callable[[], web.Application], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app_factory: Callable[[], web.Application],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        runner_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``runner_options`` go to ``aiohttp.web.AppRunner`` (e.g. ``keepalive_timeout``)."""
         self._factory = app_factory
+        self._runner_options = {"access_log": None, "shutdown_timeout": 1.0, **(runner_options or {})}
         self.host = host
         self.port = port
         self._thread: threading.Thread | None = None
@@ -73,7 +81,7 @@ class ServerThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runner = web.AppRunner(self._factory(), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(self._factory(), **self._runner_options)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)

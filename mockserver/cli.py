@@ -67,7 +67,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 async def serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = web.AppRunner(create_app(settings), access_log=None, keepalive_timeout=settings.connection_idle_timeout_s)
     await runner.setup()
     context = None
     if settings.tls.enabled:

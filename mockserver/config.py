@@ -228,6 +228,12 @@ class Settings(BaseSettings):
     history_limit: int = Field(default=1000, ge=0, description="Closed sessions kept for state errors and history.")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     body_read_timeout_s: float = Field(default=10.0, gt=0, description="A client this slow to send its body gets 408.")
+    connection_idle_timeout_s: float = Field(
+        default=75.0,
+        gt=0,
+        description="A connection with no request in progress closes after this long. From the connection's start"
+        " it also bounds a client that never finishes its request headers (slow-loris).",
+    )
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     admin_enabled: bool | None = Field(default=None, description="None: on when bound to loopback.")
     rate_limit_per_s: float | None = Field(default=None, gt=0)
