@@ -241,6 +241,14 @@ def read_counter(luma: np.ndarray) -> int | None:
     return counter
 
 
+def _payload_start(data: bytes, first: int) -> int:
+    """Where an RTP packet's payload starts: after the CSRCs and the header extension (``first``: byte 0)."""
+    start = 12 + 4 * (first & 0x0F)
+    if first & 0x10 and len(data) >= start + 4:
+        start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+    return start
+
+
 class RtpTap:
     """Count mode: stands in for a DTLS transport's RTP handler, so decrypted RTP reaches our meters instead of
     aiortc's receivers. Payload types route packets to meters; others (RTX: nothing was NACKed) are dropped."""
@@ -255,9 +263,7 @@ class RtpTap:
         meter = self.routes.get(second & 0x7F)
         if meter is None:
             return
-        start = 12 + 4 * (first & 0x0F)
-        if first & 0x10 and len(data) >= start + 4:  # header extension
-            start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+        start = _payload_start(data, first)
         end = len(data) - (data[-1] if first & 0x20 else 0)  # padding
         if start <= end:
             meter.count(seq, timestamp, second >> 7, data[start:end], time.perf_counter())
@@ -287,9 +293,7 @@ class WireTap:
         if self.tag_bytes is None:  # SRTP flows only once DTLS has chosen its profile
             self.tag_bytes = SRTP_TAG_BYTES.get(self.dtls._ssl.get_selected_srtp_profile(), 16)
         first, second, seq, timestamp = _RTP_HEADER.unpack_from(data)
-        start = 12 + 4 * (first & 0x0F)
-        if first & 0x10 and len(data) >= start + 4:  # header extension
-            start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+        start = _payload_start(data, first)
         end = len(data) - self.tag_bytes
         if start <= end:
             meter.count(seq, timestamp, second >> 7, data[start:end], time.perf_counter())
