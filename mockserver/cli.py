@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency-profile", help="fast (default) or heygen, or one defined in the config")
     serve.add_argument("--tier-profile", help="seed (default) or docs")
     serve.add_argument("--concurrency-limit", type=int, help="live sessions per key (default 3)")
-    serve.add_argument("--media-workers", type=int, help="media worker processes (default 1)")
+    serve.add_argument(
+        "--media-workers", type=int, help="run WebRTC peers in N worker processes (default 1: in this process)"
+    )
     serve.add_argument("--no-media", action="store_true", help="control plane only, no WebRTC")
     serve.add_argument("--no-admin", action="store_true", help="disable /__admin/")
     serve.add_argument(
