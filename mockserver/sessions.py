@@ -387,8 +387,8 @@ class SessionRegistry:
         session.current = None
         session.current_started_mono = None
         if drop_queue:
-            while session.queue:
-                queued = session.queue.pop(0)
+            dropped, session.queue = session.queue, []
+            for queued in dropped:
                 if not queued.done.done():
                     queued.done.set_result(None)
         return spoken_ms
