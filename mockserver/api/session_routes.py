@@ -122,4 +122,4 @@ async def list_history(request: web.Request) -> web.Response:
 
 def _int_or_raw(value: str) -> int | str:
     """Query strings are text; page numbers are the one place the mock converts them."""
-    return int(value) if value.isdigit() and len(value) < 10 else value
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else value  # not "²"

@@ -180,8 +180,9 @@ async def test_history_paginates_own_sessions(api: TestClient) -> None:
     assert page["next_pagination_token"] == "3"
     assert page["data"][0]["status"] == "closed"
     assert {"api_key_type", "duration", "avatar_id", "voice_name"} <= set(page["data"][0])
-    bad = await api.get("/v2/streaming.list?page=0", headers=headers)
-    assert bad.status == 400 and (await bad.json())["code"] == 400175
+    for query in ("page=0", "page=%C2%B2", "page_size=%D9%A3"):  # 0, a superscript two, an Arabic-Indic three
+        bad = await api.get(f"/v2/streaming.list?{query}", headers=headers)
+        assert bad.status == 400 and (await bad.json())["code"] == 400175, query
     other = (await (await api.get("/v2/streaming.list", headers={"X-Api-Key": OTHER_KEY})).json())["data"]
     assert other["total"] == 0
 
