@@ -44,6 +44,8 @@ class Churn:
     abandoned: int = 0
     never_started: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    #: The first message of each kind of error, so a failed soak says what went wrong.
+    first_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def sessions(self) -> int:
@@ -58,8 +60,9 @@ def start_mock() -> tuple[subprocess.Popen[str], str]:
         # a bounded cache that grows with every session until it is full. The mock's default (1,000) is full
         # before the second half of a 10-minute soak, where the RSS slope is taken (AVATAR_MOCK_HISTORY_LIMIT
         # in the environment changes it).
-        # A vanished client is noticed after 5 s of silence instead of 30 s, so the soak settles sooner.
-        "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": "5",
+        # A vanished client is noticed after 8 s of silence instead of 30 s, so the soak settles sooner. Not less:
+        # count-mode clients send no RTCP, only ICE consent checks (every 4-6 s), so 5 s closed live sessions.
+        "AVATAR_MOCK_MEDIA__PEER_SILENCE_TIMEOUT_S": "8",
         "AVATAR_MOCK_MEDIA__ICE_CONNECT_TIMEOUT_S": "5",
     }
     proc = subprocess.Popen(
@@ -134,6 +137,7 @@ async def worker(url: str, deadline: float, churn: Churn, seed: int) -> None:
             except Exception as exc:  # a soak counts failures; it does not stop on the first one
                 name = type(exc).__name__
                 churn.errors[name] = churn.errors.get(name, 0) + 1
+                churn.first_errors.setdefault(name, str(exc)[:300])
 
 
 async def soak(args: argparse.Namespace) -> int:
@@ -208,6 +212,8 @@ def report(
         f"({churn.full} full, {churn.abandoned} abandoned, {churn.never_started} never started)"
     )
     print(f"errors during churn: {churn.errors or 'none'}")
+    for name, message in churn.first_errors.items():
+        print(f"  first {name}: {message}")
     print(
         f"peak live sessions {max(s['sessions_live'] for _, _, s in timeline)}, "
         f"peak peers {max(s['peer_connections'] for _, _, s in timeline)}"
