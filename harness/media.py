@@ -291,12 +291,18 @@ class WireTap:
         if meter is None:
             return
         if self.tag_bytes is None:  # SRTP flows only once DTLS has chosen its profile
-            self.tag_bytes = SRTP_TAG_BYTES.get(self.dtls._ssl.get_selected_srtp_profile(), 16)
+            self.tag_bytes = self._tag_bytes()
         first, second, seq, timestamp = _RTP_HEADER.unpack_from(data)
         start = _payload_start(data, first)
         end = len(data) - self.tag_bytes
         if start <= end:
             meter.count(seq, timestamp, second >> 7, data[start:end], time.perf_counter())
+
+    def _tag_bytes(self) -> int:
+        try:
+            return SRTP_TAG_BYTES.get(self.dtls._ssl.get_selected_srtp_profile(), 16)
+        except Exception:  # aiortc's private DTLS state changed: assume the longer (GCM) tag
+            return 16
 
 
 class MediaReceiver:
