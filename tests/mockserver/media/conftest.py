@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import numpy as np
@@ -34,13 +36,23 @@ def media_settings() -> Settings:
     return settings
 
 
+@contextlib.asynccontextmanager
+async def running_plane(settings: Settings, **media_updates: Any) -> AsyncIterator[MediaPlane]:
+    """A started MediaPlane with some media settings changed (e.g. a short silence timeout); closed after."""
+    media = settings.media.model_copy(update=media_updates)
+    plane = MediaPlane(settings.model_copy(update={"media": media}))
+    await plane.start()
+    try:
+        yield plane
+    finally:
+        await plane.close()
+
+
 @pytest.fixture
 async def plane(media_settings: Settings) -> AsyncIterator[MediaPlane]:
     baseline = len(asyncio.all_tasks())
-    plane = MediaPlane(media_settings)
-    await plane.start()
-    yield plane
-    await plane.close()
+    async with running_plane(media_settings) as plane:
+        yield plane
     assert plane.peer_count() == 0
     await wait_for(lambda: len(asyncio.all_tasks()) <= baseline, 3.0, "tasks left after close")
 

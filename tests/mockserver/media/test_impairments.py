@@ -23,7 +23,7 @@ from mockserver.config import NETWORK_PROFILES, NetworkConditions, Settings
 from mockserver.media import AvatarPeer, MediaPlane
 from mockserver.media.impairments import UDP_IP_OVERHEAD, NetworkShaper
 
-from .conftest import wait_for
+from .conftest import running_plane, wait_for
 
 LOW = Settings().tiers["low"]
 
@@ -301,10 +301,7 @@ async def test_short_outage_stops_media_then_it_resumes_in_place(plane: MediaPla
 
 async def test_long_outage_fails_the_peer(media_settings: Settings, wires: list[Wire]) -> None:
     # A client whose receivers see RTP sends RTCP every 0.5-1.5 s: 2.5 s without a word is an outage.
-    media = media_settings.media.model_copy(update={"peer_silence_timeout_s": 2.5})
-    plane = MediaPlane(media_settings.model_copy(update={"media": media}))
-    await plane.start()
-    try:
+    async with running_plane(media_settings, peer_silence_timeout_s=2.5) as plane:
         states: list[str] = []
         peer = plane.open_peer("dead", LOW, "VP8", states.append)
         wire = Wire(RTCPeerConnection(RTCConfiguration(iceServers=[])), forward_rtp=True)
@@ -320,8 +317,6 @@ async def test_long_outage_fails_the_peer(media_settings: Settings, wires: list[
         assert states == ["connecting", "connected", "failed", "closed"]
         assert 1.0 <= failed_after < 4.5  # 2.5 s after the client was last heard, up to 1.5 s before the outage
         assert peer.stats()["network_inbound_drops"] > 0
-    finally:
-        await plane.close()
 
 
 async def test_nacks_are_answered_under_loss(plane: MediaPlane, wires: list[Wire]) -> None:

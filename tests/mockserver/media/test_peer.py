@@ -13,7 +13,7 @@ from mockserver.config import Settings
 from mockserver.media import MediaError, MediaPlane
 from mockserver.media.sdp import VideoCodec
 
-from .conftest import Client, connect_seed, connect_v1, wait_for
+from .conftest import Client, connect_seed, connect_v1, running_plane, wait_for
 
 GOP = 25  # default keyframe interval (1 s) at 25 fps
 LOW = Settings().tiers["low"]
@@ -224,10 +224,7 @@ async def test_offer_errors(plane: MediaPlane, clients: list[Client]) -> None:
 
 
 async def test_vanished_client_fails_then_closes(media_settings: Settings, clients: list[Client]) -> None:
-    media = media_settings.media.model_copy(update={"peer_silence_timeout_s": 0.6})
-    plane = MediaPlane(media_settings.model_copy(update={"media": media}))
-    await plane.start()
-    try:
+    async with running_plane(media_settings, peer_silence_timeout_s=0.6) as plane:
         states: list[str] = []
         peer = plane.open_peer("s10", LOW, "VP8", states.append)
         client = Client.create()
@@ -240,15 +237,10 @@ async def test_vanished_client_fails_then_closes(media_settings: Settings, clien
         await wait_for(lambda: states[-1:] == ["closed"], 5, "failure noticed")
         assert states == ["connecting", "connected", "failed", "closed"]
         assert plane.peer_count() == 0
-    finally:
-        await plane.close()
 
 
 async def test_ice_that_never_connects_fails(media_settings: Settings) -> None:
-    media = media_settings.media.model_copy(update={"ice_connect_timeout_s": 0.5})
-    plane = MediaPlane(media_settings.model_copy(update={"media": media}))
-    await plane.start()
-    try:
+    async with running_plane(media_settings, ice_connect_timeout_s=0.5) as plane:
         states: list[str] = []
         peer = plane.open_peer("s11", LOW, "VP8", states.append)
         client = Client.create()
@@ -258,8 +250,6 @@ async def test_ice_that_never_connects_fails(media_settings: Settings) -> None:
         await peer.accept_answer(bare)
         await wait_for(lambda: states[-1:] == ["closed"], 5, "timeout noticed")
         assert "failed" in states and plane.peer_count() == 0
-    finally:
-        await plane.close()
 
 
 async def test_plane_lifecycle(media_settings: Settings) -> None:
