@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import ctypes
 import gc
 import json
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import memory_probe
 import numpy as np
 
 KEY = "memory-key-00000000000000"
@@ -47,35 +47,6 @@ MiB = 2**20
 COUNTS = frozenset({"pyblocks"})
 #: Modules whose live objects the census counts.
 CENSUS_PREFIXES = ("aiortc", "aioice", "OpenSSL", "pylibsrtp", "mockserver", "harness", "av.")
-
-try:
-    _libc: Any = ctypes.CDLL("libc.so.6")
-    _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-except OSError:  # not glibc: RSS only
-    _libc = None
-
-
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-    ] + [("keepcost", ctypes.c_size_t)]
-
-
-def rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def heap_in_use() -> int:
-    """Bytes glibc malloc has handed out and not got back (small + mmapped chunks); 0 when unknown."""
-    if _libc is None or not hasattr(_libc, "mallinfo2"):
-        return 0
-    _libc.mallinfo2.restype = _Mallinfo2
-    info = _libc.mallinfo2()
-    return int(info.uordblks + info.hblkhd)
 
 
 def slope_per_1000(points: list[tuple[int, float]]) -> float:
@@ -141,7 +112,7 @@ async def local_measure() -> dict[str, float]:
     gc.collect()
     await asyncio.sleep(0.2)  # let closing transports finish
     gc.collect()
-    return {"rss": rss(), "malloc": heap_in_use(), "pyblocks": sys.getallocatedblocks()}
+    return memory_probe.sample()
 
 
 def census(before: dict[str, int] | None = None) -> dict[str, int]:
@@ -185,10 +156,9 @@ async def in_process(one: Callable[[], Awaitable[None]], args: argparse.Namespac
     census(before)
     print(f"gc.garbage (uncollectable): {len(gc.garbage)}")
     print(f"objects freed only by the cycle collector: {await cycle_garbage(one, 20):.0f} per session")
-    if _libc is not None:
-        before_trim = rss()
-        _libc.malloc_trim(0)
-        print(f"malloc_trim(0): RSS {before_trim / MiB:.1f} -> {rss() / MiB:.1f} MiB")
+    before_trim = memory_probe.rss()
+    if memory_probe.malloc_trim():
+        print(f"malloc_trim(0): RSS {before_trim / MiB:.1f} -> {memory_probe.rss() / MiB:.1f} MiB")
 
 
 # --------------------------------------------------------------------------------------------- modes
@@ -306,7 +276,8 @@ async def run_service(args: argparse.Namespace) -> None:
     probes = Path(tempfile.mkdtemp(prefix="mock-memory-"))
     # The mock runs under PROBE_BOOT: on SIGUSR1 it collects garbage and writes its RSS, [heap], glibc in-use
     # bytes and Python blocks (and with --tracemalloc a heap snapshot) to ``probes``.
-    command = [sys.executable, "-c", PROBE_BOOT, str(probes), "1" if args.tracemalloc else "0", *serve]
+    trace = "1" if args.tracemalloc else "0"
+    command = [sys.executable, "-c", PROBE_BOOT, str(probes), trace, str(Path(__file__).parent), *serve]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -375,17 +346,12 @@ async def run_service(args: argparse.Namespace) -> None:
 
 
 PROBE_BOOT = """
-import ctypes, gc, json, signal, sys, tracemalloc
+import gc, json, signal, sys, tracemalloc
 from pathlib import Path
 
 out, trace, taken = Path(sys.argv[1]), sys.argv[2] == "1", [0]
-
-class Mallinfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks".split()]
-    _fields_ += [(n, ctypes.c_size_t) for n in ("fordblks", "keepcost")]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = Mallinfo2
+sys.path.insert(0, sys.argv[3])
+import memory_probe
 
 def probe(*_):
     gc.collect()
@@ -393,32 +359,14 @@ def probe(*_):
     taken[0] += 1
     if trace:
         tracemalloc.take_snapshot().dump(str(out / f"{n}.snap"))
-    info = libc.mallinfo2()
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    sample = {
-        "rss": int(status["VmRSS"].split()[0]) * 1024,
-        "heap_rss": heap_rss(),
-        "malloc": info.uordblks + info.hblkhd,
-        "pyblocks": sys.getallocatedblocks(),
-    }
-    (out / f"{n}.tmp").write_text(json.dumps(sample))
+    (out / f"{n}.tmp").write_text(json.dumps(memory_probe.sample()))
     (out / f"{n}.tmp").rename(out / f"{n}.json")
-
-def heap_rss():
-    resident, in_heap = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if fields and "-" in fields[0] and not fields[0].endswith(":"):
-            in_heap = fields[-1] == "[heap]"
-        elif in_heap and fields[0] == "Rss:":
-            resident += int(fields[1]) * 1024
-    return resident
 
 if trace:
     tracemalloc.start(6)
 signal.signal(signal.SIGUSR1, probe)
 from mockserver.cli import main
-sys.exit(main(sys.argv[3:]))
+sys.exit(main(sys.argv[4:]))
 """
 
 
